@@ -41,7 +41,7 @@ static void format_ts(char *out, size_t n)
 void bo1_log_emit(enum bo1_log_level lvl, const char *request_id, json_t *fields,
                   const char *fmt, ...)
 {
-    char ts[40];
+    char ts[64];
     char msg[2048];
     va_list ap;
     json_t *line = NULL;
