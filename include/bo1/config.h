@@ -94,6 +94,3 @@ json_t *bo1_config_to_json_redacted(const struct bo1_config *cfg);
  * Used to keep README.md and .env.example honest.
  */
 void bo1_config_write_table(FILE *out, int env_example);
-
-/** True when @origin is listed in cfg->cors_origins (exact match, or "*" configured). */
-int bo1_config_cors_allows(const struct bo1_config *cfg, const char *origin);

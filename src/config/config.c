@@ -70,8 +70,7 @@ static const struct knob knobs[] = {
      "key for an OpenAI-compatible API"},
     {"OPENAI_BASE_URL", KNOB_URL, FIELD(openai_base_url), 0, 0, "https://api.openai.com", NULL,
      "OpenAI-compatible base URL (Ollama, vLLM, llama.cpp server, OpenRouter)"},
-    {"VOYAGE_API_KEY", KNOB_SECRET, FIELD(voyage_api_key), 0, 0, "", NULL,
-     "Voyage embeddings key"},
+    {"VOYAGE_API_KEY", KNOB_SECRET, FIELD(voyage_api_key), 0, 0, "", NULL, "Voyage embeddings key"},
     {"VOYAGE_BASE_URL", KNOB_URL, FIELD(voyage_base_url), 0, 0, "https://api.voyageai.com", NULL,
      "Voyage embeddings base URL"},
     {"BO1_EMBED_PROVIDER", KNOB_ENUM, FIELD(embed_provider), 0, 0, "auto",
@@ -278,12 +277,11 @@ static enum bo1_status set_knob(struct bo1_config *cfg, const struct knob *k, co
     case KNOB_BOOL:
         if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"))
             *(unsigned *)(base + k->field) = 1;
-        else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no") ||
-                 !strcmp(v, "off"))
+        else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off"))
             *(unsigned *)(base + k->field) = 0;
         else {
-            *why = xasprintf("%s=\"%s\" is not a boolean (allowed: true|false|1|0|yes|no)",
-                             k->name, v);
+            *why = xasprintf("%s=\"%s\" is not a boolean (allowed: true|false|1|0|yes|no)", k->name,
+                             v);
             return BO1_CONFIG_INVALID;
         }
         return BO1_OK;
@@ -318,8 +316,8 @@ static enum bo1_status set_knob(struct bo1_config *cfg, const struct knob *k, co
 
 bad_range:
     if (k->kind == KNOB_DOUBLE)
-        *why = xasprintf("%s=\"%s\" is out of range (allowed: a number from %g to %g)", k->name,
-                         v, k->min, k->max);
+        *why = xasprintf("%s=\"%s\" is out of range (allowed: a number from %g to %g)", k->name, v,
+                         k->min, k->max);
     else
         *why = xasprintf("%s=\"%s\" is out of range (allowed: an integer from %.0f to %.0f)",
                          k->name, v, k->min, k->max);
@@ -506,8 +504,9 @@ json_t *bo1_config_to_json_redacted(const struct bo1_config *cfg)
         json_object_set_new(o, k->name, v ? v : json_null());
     }
     /* The URL may carry a password; log only where Redis is. */
-    json_object_set_new(o, "REDIS_URL", json_sprintf("redis://%s:%u/%u", cfg->redis_host,
-                                                     cfg->redis_port, cfg->redis_db));
+    json_object_set_new(
+        o, "REDIS_URL",
+        json_sprintf("redis://%s:%u/%u", cfg->redis_host, cfg->redis_port, cfg->redis_db));
     return o;
 }
 
@@ -537,31 +536,4 @@ void bo1_config_write_table(FILE *out, int env_example)
         else
             fprintf(out, "| `%s` | `%s` | %s | %s |\n", k->name, k->def, allowed, k->help);
     }
-}
-
-int bo1_config_cors_allows(const struct bo1_config *cfg, const char *origin)
-{
-    const char *p = cfg->cors_origins;
-    size_t olen;
-
-    if (!origin || !p || !*p)
-        return 0;
-    olen = strlen(origin);
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        const char *s = p;
-        size_t l = len;
-        while (l && *s == ' ') {
-            s++;
-            l--;
-        }
-        while (l && s[l - 1] == ' ')
-            l--;
-        if ((l == 1 && *s == '*') || (l == olen && strncmp(s, origin, l) == 0))
-            return 1;
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    return 0;
 }

@@ -38,9 +38,14 @@ END_TEST
 
 START_TEST(test_config_environment_overrides_defaults)
 {
-    const char *env[] = {"PORT=9001", "REDIS_URL=redis://:pw@redis.local:6380/2",
-                         "BO1_LOG_LEVEL=debug", "BO1_ENV=production", "BO1_API_KEYS=k1,k2",
-                         "BO1_SESSION_BUDGET_USD=0.5", "BO1_MODEL_SIMULATED=yes", NULL};
+    const char *env[] = {"PORT=9001",
+                         "REDIS_URL=redis://:pw@redis.local:6380/2",
+                         "BO1_LOG_LEVEL=debug",
+                         "BO1_ENV=production",
+                         "BO1_API_KEYS=k1,k2",
+                         "BO1_SESSION_BUDGET_USD=0.5",
+                         "BO1_MODEL_SIMULATED=yes",
+                         NULL};
     struct bo1_config cfg;
     char *why = NULL;
 
@@ -167,21 +172,6 @@ START_TEST(test_config_redacts_secrets)
 }
 END_TEST
 
-START_TEST(test_config_cors_matches_listed_origins_only)
-{
-    const char *env[] = {"BO1_CORS_ORIGINS=https://a.example, https://b.example", NULL};
-    struct bo1_config cfg;
-    char *why = NULL;
-
-    ck_assert_int_eq(load(&cfg, env, &why), BO1_OK);
-    ck_assert(bo1_config_cors_allows(&cfg, "https://a.example"));
-    ck_assert(bo1_config_cors_allows(&cfg, "https://b.example"));
-    ck_assert(!bo1_config_cors_allows(&cfg, "https://a.example.evil"));
-    ck_assert(!bo1_config_cors_allows(&cfg, NULL));
-    bo1_config_fini(&cfg);
-}
-END_TEST
-
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -194,7 +184,6 @@ static Suite *config_suite(void)
                         (int)(sizeof(invalid_cases) / sizeof(invalid_cases[0])));
     tcase_add_test(tc, test_config_bad_env_file_line_is_reported);
     tcase_add_test(tc, test_config_redacts_secrets);
-    tcase_add_test(tc, test_config_cors_matches_listed_origins_only);
     suite_add_tcase(s, tc);
     return s;
 }
