@@ -128,12 +128,14 @@ int h_proc_start(struct h_proc *p, char *const argv[], char *const envp[], int p
             close(fd);
         }
         for (size_t i = 0; envp && envp[i]; i++) {
-            char *eq = strchr(envp[i], '=');
+            const char *eq = strchr(envp[i], '=');
+            char *name;
             if (!eq)
                 continue;
-            *eq = '\0'; /* the child's own copy of the string */
-            setenv(envp[i], eq + 1, 1);
-            *eq = '=';
+            name = strndup(envp[i], (size_t)(eq - envp[i]));
+            if (name)
+                setenv(name, eq + 1, 1);
+            free(name);
         }
         execvp(argv[0], argv);
         _exit(127);
@@ -180,9 +182,13 @@ int h_proc_stop(struct h_proc *p, int sig, int wait_ms)
 
 int h_redis_start(struct h_proc *p)
 {
+    return h_redis_start_on(p, h_free_port());
+}
+
+int h_redis_start_on(struct h_proc *p, int port)
+{
     char dir[128];
     char portbuf[16];
-    int port = h_free_port();
 
     snprintf(dir, sizeof(dir), "/tmp/bo1-itest-redis-%d-%d", (int)getpid(), port);
     mkdir(dir, 0700);

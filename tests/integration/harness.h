@@ -43,6 +43,9 @@ int h_proc_stop(struct h_proc *p, int sig, int wait_ms);
 /** Start redis-server on a free port with its own temp dir. Returns 0 on success. */
 int h_redis_start(struct h_proc *p);
 
+/** Start redis-server on @port (e.g. to restart one that was stopped). Returns 0 on success. */
+int h_redis_start_on(struct h_proc *p, int port);
+
 /** Start bo1d with @envp extra settings on a free port, Redis at @redis_port. */
 int h_bo1d_start(struct h_proc *p, int redis_port, char *const envp[]);
 
