@@ -269,13 +269,18 @@ static void add_fmt3(struct bo1_buf *b, const char *fmt, const char *a, const ch
  * so they do not go through printf). */
 static void fill1(char *out, size_t n, const char *tmpl, const char *arg)
 {
-    const char *p = strstr(tmpl, "%s");
+    size_t o = 0;
 
-    if (!p) {
-        snprintf(out, n, "%s", tmpl);
-        return;
+    for (const char *p = tmpl; *p && o + 1 < n; p++) {
+        if (p[0] == '%' && p[1] == 's') {
+            for (const char *a = arg; *a && o + 1 < n; a++)
+                out[o++] = *a;
+            p++;
+        } else {
+            out[o++] = *p;
+        }
     }
-    snprintf(out, n, "%.*s%s%s", (int)(p - tmpl), tmpl, arg, p + 2);
+    out[o] = '\0';
 }
 
 static size_t count_words(const char *s)
@@ -387,7 +392,7 @@ static char *answer_facilitate(uint64_t seed, const struct prompt_info *pi)
 
     if (pi->round >= pi->rounds) {
         snprintf(reason, sizeof(reason),
-                 "After %d rounds the positions on %s have converged enough to vote.", pi->round,
+                 "After %d rounds the positions on %.60s have converged enough to vote.", pi->round,
                  topic(pi, 0));
         json_object_set_new(j, "action", json_string("vote"));
     } else {
@@ -419,10 +424,11 @@ static char *answer_vote(uint64_t seed, uint64_t prompt_h, const struct prompt_i
         opt = (opt + 1 + fake_hash(voter, "which", 5) % (COUNT(options) - 1)) % COUNT(options);
     option_text(text, sizeof(text), opt, pi);
     text[0] = (char)toupper((unsigned char)text[0]);
-    snprintf(reasoning, sizeof(reasoning),
-             "%s After the discussion, the %s risk around %s is the deciding factor for me.",
-             dissent ? "I see it differently from most of the board." : "I agree with the board.",
-             angles[fake_hash(voter, "angle", 5) % COUNT(angles)], topic(pi, 0));
+    snprintf(
+        reasoning, sizeof(reasoning),
+        "%.60s After the discussion, the %.60s risk around %.60s is the deciding factor for me.",
+        dissent ? "I see it differently from most of the board." : "I agree with the board.",
+        angles[fake_hash(voter, "angle", 5) % COUNT(angles)], topic(pi, 0));
     json_array_append_new(cond, json_string("A named owner and a budget ceiling"));
     if (pick(&rng, 2))
         json_array_append_new(cond, json_string("A review after ninety days with a stop rule"));
@@ -476,7 +482,7 @@ static char *answer_summarize(uint64_t seed, const struct prompt_info *pi)
     json_object_set_new(j, "summary", json_string(line));
     json_object_set_new(j, "agreements", agree);
     json_object_set_new(j, "disagreements", disagree);
-    snprintf(line, sizeof(line), "What evidence on %s would change the plan?", topic(pi, 1));
+    snprintf(line, sizeof(line), "What evidence on %.60s would change the plan?", topic(pi, 1));
     json_object_set_new(j, "open_questions", str_list((const char *[]){line}, 1));
     return dump(j);
 }
@@ -489,8 +495,8 @@ static char *answer_research(uint64_t seed, uint64_t prompt_h, const struct prom
     char text[512];
 
     snprintf(text, sizeof(text),
-             "Comparable cases involving %s show mixed results: staged efforts succeed more "
-             "often than all-at-once launches, and %s is the most common cause of failure.",
+             "Comparable cases involving %.60s show mixed results: staged efforts succeed more "
+             "often than all-at-once launches, and %.60s is the most common cause of failure.",
              topic(pi, 0), angles[pick(&rng, COUNT(angles))]);
     json_object_set_new(j, "findings", json_string(text));
     json_object_set_new(j, "confidence", json_string(conf[pick(&rng, 3)]));
@@ -511,7 +517,7 @@ static char *answer_synthesize(uint64_t seed, const struct prompt_info *pi, int 
     opt[0] = (char)toupper((unsigned char)opt[0]);
     json_object_set_new(j, "recommendation", json_string(opt));
     snprintf(text, sizeof(text),
-             "Most members judged that a controlled first step on %s balances upside and %s.",
+             "Most members judged that a controlled first step on %.60s balances upside and %.60s.",
              topic(pi, 0), topic(pi, 1));
     json_object_set_new(j, "rationale", json_string(text));
     json_object_set_new(j, "vote_breakdown",
@@ -529,7 +535,7 @@ static char *answer_synthesize(uint64_t seed, const struct prompt_info *pi, int 
                                                   "Review the results after ninety days"},
                                  3));
     json_object_set_new(j, "confidence", json_string("medium"));
-    snprintf(text, sizeof(text), "How will %s respond to the first results?", topic(pi, 1));
+    snprintf(text, sizeof(text), "How will %.60s respond to the first results?", topic(pi, 1));
     json_object_set_new(j, "open_questions", str_list((const char *[]){text}, 1));
     if (final) {
         json_object_set_new(
@@ -565,14 +571,14 @@ static char *answer_select(uint64_t seed, const struct prompt_info *pi)
         k = n;
     for (size_t i = 0; i < k; i++) {
         json_t *p = json_object();
-        snprintf(text, sizeof(text), "Brings the %s perspective on %s.",
+        snprintf(text, sizeof(text), "Brings the %.60s perspective on %.60s.",
                  angles[pick(&rng, COUNT(angles))], topic(pi, 0));
         json_object_set_new(p, "code", json_string(pi->candidates[order[i]]));
         json_object_set_new(p, "rationale", json_string(text));
         json_array_append_new(list, p);
     }
     json_object_set_new(j, "personas", list);
-    snprintf(text, sizeof(text), "Covers strategy, %s and execution for %s.",
+    snprintf(text, sizeof(text), "Covers strategy, %.60s and execution for %.60s.",
              angles[pick(&rng, COUNT(angles))], topic(pi, 0));
     json_object_set_new(j, "coverage", json_string(text));
     return dump(j);
@@ -617,7 +623,7 @@ static char *answer_decompose(uint64_t seed, const struct prompt_info *pi)
     int n = pi->subproblems < 1 ? 1 : pi->subproblems > 5 ? 5 : pi->subproblems;
     char text[512];
 
-    snprintf(text, sizeof(text), "The problem about %s %s.", topic(pi, 0),
+    snprintf(text, sizeof(text), "The problem about %.60s %.60s.", topic(pi, 0),
              n == 1 ? "can be decided as a whole"
                     : "splits into parts that can be decided in turn");
     json_object_set_new(j, "analysis", json_string(text));
@@ -629,11 +635,11 @@ static char *answer_decompose(uint64_t seed, const struct prompt_info *pi)
         snprintf(id, sizeof(id), "sp%d", i + 1);
         json_object_set_new(sp, "id", json_string(id));
         if (n == 1)
-            snprintf(text, sizeof(text), "Decide on %s", topic(pi, 0));
+            snprintf(text, sizeof(text), "Decide on %.60s", topic(pi, 0));
         else
             fill1(text, sizeof(text), goals[i], topic(pi, (size_t)i));
         json_object_set_new(sp, "goal", json_string(text));
-        snprintf(text, sizeof(text), "Part %d of %d of the question about %s.", i + 1, n,
+        snprintf(text, sizeof(text), "Part %d of %d of the question about %.60s.", i + 1, n,
                  topic(pi, 0));
         json_object_set_new(sp, "context", json_string(text));
         json_object_set_new(sp, "complexity", json_integer(3 + (json_int_t)pick(&rng, 6)));
