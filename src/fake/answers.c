@@ -56,10 +56,15 @@ struct prompt_info {
     int round;
     int subproblems; /* -1 = no marker */
     int clarify;
-    int rounds;         /* [fake:rounds=N]: the round the facilitator calls a vote */
-    char speaker[64];   /* from <speaker code="..."> */
-    char problem[1024]; /* raw (escaped) problem text, shortened */
-    char topic[4][32];  /* content words of the problem */
+    int rounds;           /* [fake:rounds=N]: the round the facilitator calls a vote */
+    char speaker[64];     /* from <speaker code=...>, <voter code=...> or <persona_identity> */
+    char sub_problem[64]; /* <sub_problem id="..."> */
+    int vote_allowed;     /* <limits vote_allowed="false"> makes it 0 */
+    int max_rounds;       /* <limits max_rounds="N">, 0 = unknown */
+    int research_left, clarify_left;                /* <limits ...>, -1 = unknown */
+    int moderator_round, research_round, ask_round; /* [fake:moderator=R] ... 0 = none */
+    char problem[1024];                             /* raw (escaped) problem text, shortened */
+    char topic[8][32];                              /* content words of the problem */
     size_t n_topic;
     char candidates[24][64]; /* <persona code="..."> in order */
     size_t n_candidates;
@@ -98,12 +103,16 @@ static void read_code(const char *p, char *out, size_t n)
 static int is_stopword(const char *w)
 {
     static const char *const stop[] = {
-        "should", "would",       "could",   "their",  "there", "these", "those", "about",  "which",
-        "while",  "where",       "what",    "when",   "with",  "from",  "into",  "that",   "this",
-        "have",   "been",        "will",    "your",   "ours",  "they",  "them",  "then",   "than",
-        "also",   "some",        "more",    "most",   "very",  "just",  "over",  "only",   "does",
-        "make",   "like",        "want",    "need",   "each",  "other", "after", "before", "being",
-        "fake",   "subproblems", "clarify", "rounds", "quot",  "amp",
+        "should", "would",   "could",    "their",  "there",  "these",    "those",       "about",
+        "which",  "while",   "where",    "what",   "when",   "with",     "from",        "into",
+        "that",   "this",    "have",     "been",   "will",   "your",     "ours",        "they",
+        "them",   "then",    "than",     "also",   "some",   "more",     "most",        "very",
+        "just",   "over",    "only",     "does",   "make",   "like",     "want",        "need",
+        "each",   "other",   "after",    "before", "being",  "fake",     "subproblems", "clarify",
+        "rounds", "quot",    "amp",      "expand", "launch", "open",     "build",       "hire",
+        "sell",   "move",    "enter",    "start",  "adopt",  "invest",   "raise",       "switch",
+        "create", "acquire", "increase", "reduce", "change", "consider", "pursue",      "second",
+        "first",  "next",    "year",     "years",
     };
     for (size_t i = 0; i < COUNT(stop); i++)
         if (strcmp(w, stop[i]) == 0)
@@ -123,9 +132,51 @@ static void read_prompt(const char *prompt, struct prompt_info *pi)
     pi->subproblems = marker_int(prompt, "subproblems", -1);
     pi->clarify = marker_int(prompt, "clarify", 0);
     pi->rounds = marker_int(prompt, "rounds", 3);
+    pi->moderator_round = marker_int(prompt, "moderator", 0);
+    pi->research_round = marker_int(prompt, "research", 0);
+    pi->ask_round = marker_int(prompt, "ask", 0);
     p = strstr(prompt, "<speaker code=");
-    if (p)
+    if (p) {
         read_code(p + 14, pi->speaker, sizeof(pi->speaker));
+    } else {
+        const char *v = strstr(prompt, "<voter code=");
+        const char *id = strstr(prompt, "<persona_identity code=");
+        if (v)
+            read_code(v + 12, pi->speaker, sizeof(pi->speaker));
+        else if (id)
+            read_code(id + 23, pi->speaker, sizeof(pi->speaker));
+    }
+    p = strstr(prompt, "<sub_problem id=");
+    if (p)
+        read_code(p + 16, pi->sub_problem, sizeof(pi->sub_problem));
+    pi->vote_allowed = 1;
+    pi->research_left = pi->clarify_left = -1;
+    p = strstr(prompt, "<limits");
+    if (p) {
+        const char *end = strchr(p, '>');
+        const char *a;
+        char val[16];
+        a = strstr(p, "vote_allowed=");
+        if (a && (!end || a < end)) {
+            read_code(a + 13, val, sizeof(val));
+            pi->vote_allowed = strcmp(val, "false") != 0 && strcmp(val, "0") != 0;
+        }
+        a = strstr(p, "max_rounds=");
+        if (a && (!end || a < end)) {
+            read_code(a + 11, val, sizeof(val));
+            pi->max_rounds = atoi(val);
+        }
+        a = strstr(p, "research_left=");
+        if (a && (!end || a < end)) {
+            read_code(a + 14, val, sizeof(val));
+            pi->research_left = atoi(val);
+        }
+        a = strstr(p, "clarify_left=");
+        if (a && (!end || a < end)) {
+            read_code(a + 13, val, sizeof(val));
+            pi->clarify_left = atoi(val);
+        }
+    }
     for (p = strstr(prompt, "<persona code="); p && pi->n_candidates < COUNT(pi->candidates);
          p = strstr(p + 1, "<persona code=")) {
         char code[64];
@@ -184,6 +235,18 @@ static void read_prompt(const char *prompt, struct prompt_info *pi)
     }
     if (pi->n_topic == 0)
         snprintf(pi->topic[pi->n_topic++], sizeof(pi->topic[0]), "proposal");
+    /* Longer words are more often the nouns that name the subject: put them first
+     * (insertion sort, stable for equal lengths). */
+    for (size_t i = 1; i < pi->n_topic; i++) {
+        char tmp[32];
+        size_t j = i;
+        memcpy(tmp, pi->topic[i], sizeof(tmp));
+        while (j > 0 && strlen(pi->topic[j - 1]) < strlen(tmp)) {
+            memcpy(pi->topic[j], pi->topic[j - 1], sizeof(tmp));
+            j--;
+        }
+        memcpy(pi->topic[j], tmp, sizeof(tmp));
+    }
 }
 
 static const char *topic(const struct prompt_info *pi, size_t i)
@@ -308,7 +371,7 @@ static uint64_t problem_hash(uint64_t seed, const struct prompt_info *pi)
 {
     uint64_t h = fake_hash(FAKE_HASH_INIT, &seed, sizeof(seed));
 
-    return fake_hash_str(h, pi->problem);
+    return fake_hash_str(fake_hash_str(h, pi->problem), pi->sub_problem);
 }
 
 static size_t consensus_option(uint64_t seed, const struct prompt_info *pi)
@@ -386,11 +449,34 @@ static char *answer_contribute(uint64_t seed, uint64_t prompt_h, const struct pr
 
 static char *answer_facilitate(uint64_t seed, const struct prompt_info *pi)
 {
+    static const char *const moderators[] = {"contrarian", "skeptic", "optimist"};
     json_t *j = json_object();
     uint64_t rng = problem_hash(seed, pi) ^ (uint64_t)pi->round;
     char reason[256];
+    char text[256];
+    int vote_round = pi->rounds;
 
-    if (pi->round >= pi->rounds) {
+    if (pi->max_rounds > 0 && pi->max_rounds < vote_round)
+        vote_round = pi->max_rounds;
+    if (pi->round == pi->moderator_round) {
+        snprintf(reason, sizeof(reason),
+                 "The board agreed on %.60s quickly; a moderator should test that view.",
+                 topic(pi, 0));
+        json_object_set_new(j, "action", json_string("moderator"));
+        json_object_set_new(j, "moderator", json_string(moderators[pick(&rng, 3)]));
+    } else if (pi->round == pi->research_round && pi->research_left != 0) {
+        snprintf(reason, sizeof(reason), "The board lacks background on %.60s.", topic(pi, 0));
+        snprintf(text, sizeof(text), "What do comparable cases show about %.60s?", topic(pi, 0));
+        json_object_set_new(j, "action", json_string("research"));
+        json_object_set_new(j, "research_query", json_string(text));
+    } else if (pi->round == pi->ask_round && pi->clarify_left != 0) {
+        snprintf(reason, sizeof(reason), "Only the person can say how much %.60s matters.",
+                 topic(pi, 1));
+        snprintf(text, sizeof(text), "How important is %.60s to you compared with cost?",
+                 topic(pi, 1));
+        json_object_set_new(j, "action", json_string("clarify"));
+        json_object_set_new(j, "question", json_string(text));
+    } else if (pi->round >= vote_round && pi->vote_allowed) {
         snprintf(reason, sizeof(reason),
                  "After %d rounds the positions on %.60s have converged enough to vote.", pi->round,
                  topic(pi, 0));
@@ -403,7 +489,9 @@ static char *answer_facilitate(uint64_t seed, const struct prompt_info *pi)
         };
         fill1(reason, sizeof(reason), why[pick(&rng, COUNT(why))], topic(pi, 0));
         json_object_set_new(j, "action", json_string("continue"));
-        json_object_set_new(j, "focus", json_string(angles[pick(&rng, COUNT(angles))]));
+        snprintf(text, sizeof(text), "What does %.60s mean for %.60s?",
+                 angles[pick(&rng, COUNT(angles))], topic(pi, 0));
+        json_object_set_new(j, "focus", json_string(text));
     }
     json_object_set_new(j, "reason", json_string(reason));
     return dump(j);

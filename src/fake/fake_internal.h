@@ -150,3 +150,5 @@ void fake_state_clear_requests_locked(struct fake_state *st);
 /** Insert @h into the prompt-cache set. Returns 1 if it was already present. Lock held. */
 int fake_state_cache_seen_locked(struct fake_state *st, uint64_t h);
 int fake_state_cache_has_locked(const struct fake_state *st, uint64_t h);
+/** Forget every cached prefix. Lock held. */
+void fake_state_clear_cache_locked(struct fake_state *st);

@@ -1053,6 +1053,14 @@ static void handle(struct fake_server *srv, struct conn *k, const char *url, con
         handle_faults(srv, k, method);
     } else if (strcmp(url, "/_fake/script") == 0) {
         handle_script(srv, k, method);
+    } else if (strcmp(url, "/_fake/reset") == 0 && strcmp(method, "POST") == 0) {
+        pthread_mutex_lock(&srv->st->lock);
+        fake_state_clear_faults_locked(srv->st);
+        fake_state_clear_scripts_locked(srv->st);
+        fake_state_clear_requests_locked(srv->st);
+        fake_state_clear_cache_locked(srv->st);
+        pthread_mutex_unlock(&srv->st->lock);
+        reply_json(&k->reply, 200, json_pack("{s:b}", "ok", 1));
     } else if (strncmp(url, "/v1/", 4) == 0) {
         anthropic_error(&k->reply, 404, "not_found_error", "no such endpoint", NULL);
     } else {
@@ -1060,6 +1068,11 @@ static void handle(struct fake_server *srv, struct conn *k, const char *url, con
     }
     if (!k->reply.body)
         reply_set(&k->reply, 500, strdup("{\"error\":\"internal\"}"));
+    if (!(is_model && strcmp(method, "POST") == 0))
+        bo1_log_info(k->reply.request_id,
+                     json_pack("{s:s, s:s, s:i}", "method", method, "path", url, "status",
+                               (int)k->reply.status),
+                     "request");
 }
 
 /* ---- sending ---- */

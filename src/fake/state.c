@@ -562,3 +562,9 @@ int fake_state_cache_seen_locked(struct fake_state *st, uint64_t h)
     st->cache_len++;
     return 0;
 }
+
+void fake_state_clear_cache_locked(struct fake_state *st)
+{
+    memset(st->cache, 0, st->cache_cap * sizeof(*st->cache));
+    st->cache_len = 0;
+}

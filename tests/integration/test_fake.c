@@ -1101,6 +1101,159 @@ START_TEST(test_fake_thousand_concurrent_calls_overlap)
 }
 END_TEST
 
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    (void)ptr;
+    (void)arg;
+    return size * nmemb;
+}
+
+START_TEST(test_fake_keeps_connections_alive_across_suspended_replies)
+{
+    char url[128];
+    CURL *c = curl_easy_init();
+    const char *body = "{\"model\":\"m\",\"max_tokens\":10,\"system\":\"plain string system\","
+                       "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+                       "\"text\":\"block content\"}]}]}";
+
+    admin(fake.port, "POST", "/_fake/faults", "{\"latency_ms\":30}");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/messages", fake.port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    for (int i = 0; i < 3; i++) {
+        long st = 0;
+        long connects = -1;
+        ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+        ck_assert_int_eq(st, 200);
+        /* The first call opens a connection; later calls reuse it. */
+        ck_assert_int_eq(connects, i == 0 ? 1 : 0);
+    }
+    curl_easy_cleanup(c);
+}
+END_TEST
+
+START_TEST(test_fake_uniform_latency_stays_in_range)
+{
+    struct h_proc p;
+    long long lo = 1000000, hi = 0;
+
+    start_fake(&p, (const char *[]){"--latency-min-ms", "60", "--latency-max-ms", "160", NULL});
+    for (int i = 0; i < 8; i++) {
+        long long t0 = h_now_ms();
+        long long dt;
+        ck_assert_int_eq(call_status(p.port, "vote", NULL), 200);
+        dt = h_now_ms() - t0;
+        lo = dt < lo ? dt : lo;
+        hi = dt > hi ? dt : hi;
+    }
+    ck_assert_msg(lo >= 58 && hi < 400, "lo %lld hi %lld", lo, hi);
+    ck_assert_msg(hi - lo >= 10, "latencies did not vary: lo %lld hi %lld", lo, hi);
+    ck_assert_int_eq(h_proc_stop(&p, SIGTERM, 5000), 0);
+}
+END_TEST
+
+START_TEST(test_fake_facilitator_obeys_limits_and_markers)
+{
+    json_t *j;
+
+    /* Voting not allowed: continue even late. */
+    j = answer_json(fake.port, "facilitate",
+                    "<round>5</round><limits round=\"5\" max_rounds=\"6\" research_left=\"0\" "
+                    "clarify_left=\"0\" vote_allowed=\"false\"/><problem>Hire?</problem>");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "action")), "continue");
+    json_decref(j);
+    /* A round limit of 2 brings the vote forward. */
+    j = answer_json(fake.port, "facilitate",
+                    "<round>2</round><limits round=\"2\" max_rounds=\"2\" vote_allowed=\"true\"/>"
+                    "<problem>Hire?</problem>");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "action")), "vote");
+    json_decref(j);
+    j = answer_json(fake.port, "facilitate",
+                    "<round>2</round><problem>Hire? [fake:moderator=2]</problem>");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "action")), "moderator");
+    ck_assert(json_is_string(json_object_get(j, "moderator")));
+    json_decref(j);
+    j = answer_json(fake.port, "facilitate",
+                    "<round>1</round><limits research_left=\"1\"/>"
+                    "<problem>Hire? [fake:research=1]</problem>");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "action")), "research");
+    ck_assert(json_string_length(json_object_get(j, "research_query")) > 0);
+    json_decref(j);
+    j = answer_json(fake.port, "facilitate",
+                    "<round>1</round><limits research_left=\"0\"/>"
+                    "<problem>Hire? [fake:research=1]</problem>");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "action")), "continue");
+    json_decref(j);
+    j = answer_json(fake.port, "facilitate",
+                    "<round>2</round><problem>Hire? [fake:ask=2]</problem>");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "action")), "clarify");
+    ck_assert(json_string_length(json_object_get(j, "question")) > 0);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(test_fake_reset_clears_faults_scripts_log_and_cache)
+{
+    struct h_resp r;
+    json_t *j;
+    char sys[41];
+    char *body;
+    json_t *u;
+
+    memset(sys, 'z', 40);
+    sys[40] = '\0';
+    body = messages_body(sys, "q", 100);
+    json_decref(usage_of(fake.port, body));
+    admin(fake.port, "POST", "/_fake/faults", "{\"error\":\"500\"}");
+    admin(fake.port, "POST", "/_fake/script", "{\"task\":\"vote\",\"texts\":[\"S\"]}");
+    admin(fake.port, "POST", "/_fake/reset", "");
+    ck_assert_int_eq(h_http(&r, "GET", fake.port, "/_fake/requests", NULL, NULL, 0), 0);
+    j = h_resp_json(&r);
+    ck_assert_int_eq(json_array_size(j), 0);
+    json_decref(j);
+    h_resp_free(&r);
+    ck_assert_int_eq(h_http(&r, "GET", fake.port, "/_fake/faults", NULL, NULL, 0), 0);
+    j = h_resp_json(&r);
+    ck_assert_int_eq(json_array_size(json_object_get(j, "faults")), 0);
+    json_decref(j);
+    h_resp_free(&r);
+    u = usage_of(fake.port, body); /* no 500, and the prefix is written again */
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "cache_creation_input_tokens")), 10);
+    json_decref(u);
+    {
+        char *t = answer_text(fake.port, "vote", NULL, "<round>1</round>");
+        ck_assert_str_ne(t, "S");
+        free(t);
+    }
+    free(body);
+}
+END_TEST
+
+START_TEST(test_fake_vote_reads_voter_code)
+{
+    int differs = 0;
+    char *first =
+        answer_text(fake.port, "vote", NULL,
+                    "<round>3</round><voter code=\"v0\">V</voter><problem>Sell?</problem>");
+
+    for (int i = 1; i < 12; i++) {
+        char user[160];
+        char *t;
+        snprintf(user, sizeof(user),
+                 "<round>3</round><voter code=\"v%d\">V</voter><problem>Sell?</problem>", i);
+        t = answer_text(fake.port, "vote", NULL, user);
+        differs += strcmp(t, first) != 0;
+        free(t);
+    }
+    ck_assert_int_gt(differs, 0); /* voters are told apart */
+    free(first);
+}
+END_TEST
+
 static Suite *fake_suite(void)
 {
     Suite *s = suite_create("fake");
@@ -1139,6 +1292,11 @@ static Suite *fake_suite(void)
     tcase_add_test(tc, test_fake_fault_rate_is_a_deterministic_fraction);
     tcase_add_test(tc, test_fake_fault_flag_at_start_and_bad_rules_rejected);
     tcase_add_test(tc, test_fake_thousand_concurrent_calls_overlap);
+    tcase_add_test(tc, test_fake_keeps_connections_alive_across_suspended_replies);
+    tcase_add_test(tc, test_fake_uniform_latency_stays_in_range);
+    tcase_add_test(tc, test_fake_facilitator_obeys_limits_and_markers);
+    tcase_add_test(tc, test_fake_reset_clears_faults_scripts_log_and_cache);
+    tcase_add_test(tc, test_fake_vote_reads_voter_code);
     suite_add_tcase(s, tc);
     return s;
 }
