@@ -775,7 +775,8 @@ static size_t tag_at(const char *s, size_t n, size_t i, const char *name, int cl
 }
 
 /* Find block @name at or after @from. Content is [*cs, *ce); *next is where to go on.
- * Without a closing tag the content runs to the next opening known tag or the end. */
+ * Without a closing tag the content runs to the next opening known tag, a Markdown fence
+ * or the end. */
 static int find_block(const char *s, size_t n, size_t from, const char *name, size_t *cs,
                       size_t *ce, size_t *next)
 {
@@ -801,6 +802,8 @@ static int find_block(const char *s, size_t n, size_t from, const char *name, si
         }
         if (tag_at(s, n, i, NULL, 0))
             break;
+        if (i + 3 <= n && memcmp(s + i, "```", 3) == 0)
+            break; /* the closing fence of a fenced answer */
     }
     *ce = i;
     *next = i;
