@@ -330,6 +330,34 @@ START_TEST(test_prompt_render_rejects_missing_unknown_and_mistyped_vars)
 }
 END_TEST
 
+START_TEST(test_prompt_shipped_templates_use_every_listed_placeholder)
+{
+    struct bo1_prompts *p = load_real();
+    const char *const *tasks = bo1_prompt_tasks();
+
+    for (size_t t = 0; tasks[t]; t++) {
+        size_t n = 0;
+        const struct bo1_prompt_var *v = bo1_prompt_task_vars(tasks[t], &n);
+
+        /* Dropping any one value makes render fail: the template uses every placeholder. */
+        for (size_t i = 0; i < n; i++) {
+            json_t *vars = full_vars(tasks[t]);
+            struct bo1_prompt pr;
+            char *why = NULL;
+
+            json_object_del(vars, v[i].name);
+            ck_assert_msg(bo1_prompts_render(p, tasks[t], vars, &pr, &why) == BO1_BAD_FIELD,
+                          "%s does not use {{%s}}", tasks[t], v[i].name);
+            ck_assert_ptr_nonnull(strstr(why, v[i].name));
+            free(why);
+            bo1_prompt_fini(&pr);
+            json_decref(vars);
+        }
+    }
+    bo1_prompts_free(p);
+}
+END_TEST
+
 START_TEST(test_prompt_fence_and_escape)
 {
     struct bo1_buf b;
@@ -560,6 +588,7 @@ int main(void)
     tcase_add_test(tc, test_prompt_injection_attempt_stays_inert);
     tcase_add_test(tc, test_prompt_stable_prefix_is_shared_across_members_and_rounds);
     tcase_add_test(tc, test_prompt_render_rejects_missing_unknown_and_mistyped_vars);
+    tcase_add_test(tc, test_prompt_shipped_templates_use_every_listed_placeholder);
     tcase_add_test(tc, test_prompt_fence_and_escape);
     tcase_add_test(tc, test_prompt_phase_follows_round);
     tcase_add_test(tc, test_prompt_table_is_consistent);
