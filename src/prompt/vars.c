@@ -27,7 +27,9 @@
         FENCE("context", "context", 0, "the user's context object as JSON text, or \"\""),         \
         FENCE("constraints", "constraints", 0, "the user's constraints, one per line, or \"\""),   \
         FENCE("answers", "clarifications", 0,                                                      \
-              "the user's answers to clarifying questions, or a note that none were given")
+              "the user's answers to clarifying questions, or a note that none were given"),       \
+        PLAIN("retry_note", 0,                                                                     \
+              "on the one retry after an unusable answer, what was wrong with it; else \"\"")
 
 /* Tasks that work on one sub-problem. Goal and context come from the decompose answer, which
  * may echo user text, so they are fenced too. */
@@ -100,7 +102,7 @@ static const struct bo1_prompt_var facilitate_vars[] = {
     PLAIN("metrics", 0, "last round's convergence, novelty and conflict, as text"),
     PLAIN("research_left", 0, "research requests still allowed for this sub-problem"),
     PLAIN("clarify_left", 0, "clarifying questions still allowed for this session"),
-    PLAIN("vote_allowed", 0, "\"yes\" or \"no\": whether calling the vote is allowed now"),
+    PLAIN("vote_allowed", 0, "\"true\" or \"false\": whether calling the vote is allowed now"),
 };
 
 static const struct bo1_prompt_var summarize_vars[] = {
