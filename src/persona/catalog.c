@@ -375,6 +375,24 @@ static enum bo1_status check_catalog(const struct bo1_persona_catalog *c, const 
     return BO1_OK;
 }
 
+/* The file's own keys: "about" (free text for readers), "traits", "personas". */
+static enum bo1_status check_top_level(const json_t *root, const char *path, char **why)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)root, key, v)
+    {
+        if (strcmp(key, "about") != 0 && strcmp(key, "traits") != 0 && strcmp(key, "personas") != 0)
+            return fail(why, BO1_CONFIG_INVALID, "%s: field \"%s\" (top level): unknown field",
+                        path, key);
+        if (strcmp(key, "about") == 0 && !json_is_string(v))
+            return fail(why, BO1_CONFIG_INVALID,
+                        "%s: field \"about\" (top level): must be a string", path);
+    }
+    return BO1_OK;
+}
+
 static enum bo1_status check_trait_order(const json_t *root, const char *path, char **why)
 {
     json_t *order = json_object_get(root, "traits");
@@ -417,6 +435,9 @@ enum bo1_status bo1_persona_catalog_load(const char *path, struct bo1_persona_ca
         st = fail(why, BO1_CONFIG_INVALID, "%s: must hold a JSON object", path);
         goto out;
     }
+    st = check_top_level(root, path, why);
+    if (st != BO1_OK)
+        goto out;
     st = check_trait_order(root, path, why);
     if (st != BO1_OK)
         goto out;

@@ -3,6 +3,7 @@
  * (an overlay on the real templates) fails naming its file. */
 #include <check.h>
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +359,38 @@ START_TEST(test_prompt_shipped_templates_use_every_listed_placeholder)
 }
 END_TEST
 
+/* Property: whatever bytes the user sends, the fence holds exactly one element. */
+START_TEST(test_prompt_fence_holds_for_random_text)
+{
+    static const char alphabet[] = "<>&\"'/ abcpromble=![]{}\n";
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    char text[64];
+
+    for (int iter = 0; iter < 5000; iter++) {
+        size_t len = (size_t)(iter % 63);
+        char *s;
+        size_t lt = 0;
+
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            text[i] = alphabet[x % (sizeof(alphabet) - 1)];
+        }
+        text[len] = '\0';
+        s = bo1_prompt_fence("problem", text);
+        ck_assert_ptr_nonnull(s);
+        for (const char *c = s; *c; c++)
+            lt += *c == '<' || *c == '>';
+        ck_assert_uint_eq(lt, 4); /* <problem> and </problem> only */
+        ck_assert_int_eq(strncmp(s, "<problem>", 9), 0);
+        ck_assert_str_eq(s + strlen(s) - 10, "</problem>");
+        ck_assert_ptr_null(strchr(s + 9, '"'));
+        free(s);
+    }
+}
+END_TEST
+
 START_TEST(test_prompt_fence_and_escape)
 {
     struct bo1_buf b;
@@ -590,6 +623,7 @@ int main(void)
     tcase_add_test(tc, test_prompt_render_rejects_missing_unknown_and_mistyped_vars);
     tcase_add_test(tc, test_prompt_shipped_templates_use_every_listed_placeholder);
     tcase_add_test(tc, test_prompt_fence_and_escape);
+    tcase_add_test(tc, test_prompt_fence_holds_for_random_text);
     tcase_add_test(tc, test_prompt_phase_follows_round);
     tcase_add_test(tc, test_prompt_table_is_consistent);
     tcase_add_test(tc, test_prompt_each_invalid_fixture_fails_naming_the_file);
