@@ -14,6 +14,9 @@ struct bo1_app {
     struct bo1_metrics *metrics;
     struct bo1_http_server *http;
     struct bo1_ctx ctx;
+    struct bo1_auth *auth;
+    struct bo1_persona_catalog *personas;
+    struct bo1_hub *hub;
     int cfg_loaded;
 };
 

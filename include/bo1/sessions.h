@@ -50,8 +50,8 @@ enum bo1_status bo1_sessions_create(struct bo1_store *store, const struct bo1_se
 
 /** Count one request of @cls against @owner's rate limit; RATE_LIMITED when over. */
 enum bo1_status bo1_sessions_rate(struct bo1_store *store, const struct bo1_sessions_limits *lim,
-                                  const char *owner, enum bo1_rate_class cls,
-                                  bo1_sessions_cb *cb, void *arg);
+                                  const char *owner, enum bo1_rate_class cls, bo1_sessions_cb *cb,
+                                  void *arg);
 
 /** The session document (NOT_FOUND when absent or not @owner's). */
 enum bo1_status bo1_sessions_get(struct bo1_store *store, const char *owner, const char *id,
@@ -63,10 +63,9 @@ enum bo1_status bo1_sessions_list(struct bo1_store *store, const char *owner, co
                                   void *arg);
 
 /** "start" | "pause" | "resume" | "cancel" | "delete". WRONG_STATE when not allowed. */
-enum bo1_status bo1_sessions_control(struct bo1_store *store,
-                                     const struct bo1_sessions_limits *lim, const char *owner,
-                                     const char *id, const char *action, bo1_sessions_cb *cb,
-                                     void *arg);
+enum bo1_status bo1_sessions_control(struct bo1_store *store, const struct bo1_sessions_limits *lim,
+                                     const char *owner, const char *id, const char *action,
+                                     bo1_sessions_cb *cb, void *arg);
 
 /**
  * Queue user input for the running engine: @kind "answers" (allowed while awaiting_input)
@@ -80,6 +79,13 @@ enum bo1_status bo1_sessions_input(struct bo1_store *store, const char *owner, c
 enum bo1_status bo1_sessions_events(struct bo1_store *store, const char *owner, const char *id,
                                     const char *after, unsigned limit, bo1_sessions_cb *cb,
                                     void *arg);
+
+/**
+ * The session's status, document and report: {"status", "doc", "report_json" (object or
+ * null), "report_md" (string or null)}.
+ */
+enum bo1_status bo1_sessions_artifacts(struct bo1_store *store, const char *owner, const char *id,
+                                       bo1_sessions_cb *cb, void *arg);
 
 /** A new unguessable session id (128 random bits, URL-safe base64url, 22 characters). */
 void bo1_sessions_new_id(char out[32]);

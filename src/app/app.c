@@ -1,14 +1,18 @@
 /* Wiring: configuration -> loop, store, metrics, HTTP server; and the orderly shutdown. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "bo1/app.h"
+#include "bo1/auth.h"
 #include "bo1/http.h"
+#include "bo1/hub.h"
 #include "bo1/log.h"
 #include "bo1/loop.h"
 #include "bo1/metrics.h"
+#include "bo1/persona.h"
 #include "bo1/store.h"
 
 #ifndef BO1_VERSION
@@ -23,14 +27,30 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void on_store_start(void *arg)
+static void on_loop_start(void *arg)
 {
-    bo1_store_start(arg);
+    struct bo1_app *app = arg;
+
+    bo1_store_start(app->store);
+    bo1_hub_start(app->hub);
 }
 
-static void on_store_stop(void *arg)
+static void on_loop_stop(void *arg)
 {
-    bo1_store_stop(arg);
+    struct bo1_app *app = arg;
+
+    bo1_hub_stop(app->hub);
+    bo1_store_stop(app->store);
+}
+
+static enum bo1_status metrics_extra(void *arg, struct bo1_buf *out)
+{
+    struct bo1_app *app = arg;
+
+    return bo1_buf_printf(out,
+                          "# HELP bo1_sse_clients Connected Server-Sent Events clients.\n"
+                          "# TYPE bo1_sse_clients gauge\nbo1_sse_clients %u\n",
+                          bo1_hub_clients(app->hub));
 }
 
 static int provider_configured(const struct bo1_config *cfg)
@@ -77,6 +97,21 @@ enum bo1_status bo1_app_start(struct bo1_app *app, char *const envp[])
     else if (!provider_configured(&app->cfg))
         bo1_log_warn(NULL, NULL, "no model provider key configured: /ready reports 503");
 
+    {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/personas.json", app->cfg.data_dir);
+        st = bo1_persona_catalog_load(path, &app->personas, &why);
+        if (st != BO1_OK) {
+            bo1_log_error(NULL, json_pack("{s:s}", "error", why ? why : bo1_status_hint(st)),
+                          "cannot load the persona catalog: %s", why ? why : bo1_status_hint(st));
+            free(why);
+            return st;
+        }
+    }
+    st = bo1_auth_new(app->cfg.api_keys, &app->auth);
+    if (st != BO1_OK)
+        return st;
+
     st = bo1_loop_new(&app->loop);
     if (st != BO1_OK)
         return st;
@@ -85,6 +120,10 @@ enum bo1_status bo1_app_start(struct bo1_app *app, char *const envp[])
     so.db = app->cfg.redis_db;
     so.password = app->cfg.redis_password;
     st = bo1_store_new(app->loop, &so, &app->store);
+    if (st != BO1_OK)
+        return st;
+
+    st = bo1_hub_new(app->loop, app->store, &app->hub);
     if (st != BO1_OK)
         return st;
 
@@ -99,12 +138,28 @@ enum bo1_status bo1_app_start(struct bo1_app *app, char *const envp[])
     app->ctx.version = BO1_VERSION;
     app->ctx.started_at = mono_s();
     app->ctx.provider_configured = provider_configured(&app->cfg);
+    app->ctx.auth = app->auth;
+    app->ctx.personas = app->personas;
+    app->ctx.hub = app->hub;
+    app->ctx.simulated = (int)app->cfg.model_simulated;
+    app->ctx.default_budget_usd = app->cfg.session_budget_usd;
+    app->ctx.metrics_extra = metrics_extra;
+    app->ctx.metrics_extra_arg = app;
+    app->ctx.limits = (struct bo1_sessions_limits){
+        .create_per_window = app->cfg.rate_create_per_min,
+        .control_per_window = app->cfg.rate_control_per_min,
+        .reads_per_window = app->cfg.rate_reads_per_min,
+        .window_ms = 60000,
+        .max_active = app->cfg.max_active_sessions,
+        .ttl_s = app->cfg.session_ttl_s,
+        .events_max = app->cfg.events_max,
+    };
     atomic_store(&app->ctx.draining, 0);
 
     st = bo1_loop_start(app->loop);
     if (st != BO1_OK)
         return st;
-    st = bo1_loop_post(app->loop, on_store_start, app->store);
+    st = bo1_loop_post(app->loop, on_loop_start, app);
     if (st != BO1_OK)
         return st;
 
@@ -164,11 +219,14 @@ void bo1_app_stop(struct bo1_app *app)
 {
     bo1_http_server_stop(app->http);
     app->http = NULL;
-    if (app->loop && app->store)
-        bo1_loop_post(app->loop, on_store_stop, app->store);
+    if (app->loop && app->store && app->hub)
+        bo1_loop_post(app->loop, on_loop_stop, app);
     bo1_loop_stop(app->loop);
     bo1_loop_free(app->loop);
+    bo1_hub_free(app->hub);
     bo1_store_free(app->store);
+    bo1_auth_free(app->auth);
+    bo1_persona_catalog_free(app->personas);
     bo1_metrics_free(app->metrics);
     if (app->cfg_loaded)
         bo1_config_fini(&app->cfg);

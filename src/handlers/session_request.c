@@ -133,8 +133,8 @@ static void check_problem(json_t *errors, const json_t *p)
         size_t n = bo1_utf8_length(s);
         size_t blank = strspn(s, " \t\r\n");
         if (n < STATEMENT_MIN || n > STATEMENT_MAX || n - blank < STATEMENT_MIN)
-            add_error(errors, "problem.statement",
-                      "must be %d to %d characters (got %zu)", STATEMENT_MIN, STATEMENT_MAX, n);
+            add_error(errors, "problem.statement", "must be %d to %d characters (got %zu)",
+                      STATEMENT_MIN, STATEMENT_MAX, n);
     }
     context = json_object_get(p, "context");
     if (context) {
@@ -198,10 +198,10 @@ static json_t *check_options(json_t *errors, const json_t *o,
                              const struct bo1_session_defaults *def, bo1_persona_known_cb *known,
                              void *known_arg)
 {
-    static const char *const fields[] = {"personas", "max_rounds", "budget_usd", "clarify",
-                                         "start",    NULL};
-    json_t *out = json_pack("{s:n, s:n, s:f, s:b, s:b}", "personas", "max_rounds",
-                            "budget_usd", def->budget_usd, "clarify", 1, "start", 1);
+    static const char *const fields[] = {"personas", "max_rounds", "budget_usd",
+                                         "clarify",  "start",      NULL};
+    json_t *out = json_pack("{s:n, s:n, s:f, s:b, s:b}", "personas", "max_rounds", "budget_usd",
+                            def->budget_usd, "clarify", 1, "start", 1);
     const json_t *v;
 
     if (!o)
@@ -276,7 +276,6 @@ enum bo1_status bo1_session_request_validate(const json_t *body,
         return BO1_BAD_FIELD;
     }
     json_decref(errs);
-    *out = json_pack("{s:O, s:o}", "problem", json_object_get(body, "problem"), "options",
-                     options);
+    *out = json_pack("{s:O, s:o}", "problem", json_object_get(body, "problem"), "options", options);
     return *out ? BO1_OK : BO1_NO_MEMORY;
 }

@@ -247,4 +247,10 @@ const char bo1_lua_release[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
     "if ARGV[3] == '1' then redis.call('XADD', KEYS[2], '*', 'session', ARGV[2]) end\n"
     "return {'OK'}\n";
+/* KEYS: 1 session, 2 report. ARGV: 1 owner. */
+const char bo1_lua_artifacts[] =
+    "local v = redis.call('HMGET', KEYS[1], 'owner', 'status', 'doc')\n"
+    "if not v[1] or v[1] ~= ARGV[1] then return {'NOT_FOUND'} end\n"
+    "local r = redis.call('HMGET', KEYS[2], 'json', 'md')\n"
+    "return {'OK', v[2], v[3], r[1] or '', r[2] or ''}\n";
 // clang-format on

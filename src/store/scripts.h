@@ -13,3 +13,4 @@ extern const char bo1_lua_append[];
 extern const char bo1_lua_claim[];
 extern const char bo1_lua_renew[];
 extern const char bo1_lua_release[];
+extern const char bo1_lua_artifacts[];

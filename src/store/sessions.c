@@ -476,6 +476,32 @@ enum bo1_status bo1_sessions_events(struct bo1_store *store, const char *owner, 
     return eval(store, bo1_lua_events, &keys, &args, decode_events, cb, arg);
 }
 
+static void decode_artifacts(const redisReply *r, struct bo1_sessions_result *res)
+{
+    const char *json = elem_str(r, 3);
+    const char *md = elem_str(r, 4);
+
+    if (decode_common(r, res))
+        return;
+    res->result = json_pack("{s:s?, s:o?, s:o?, s:s?}", "status", elem_str(r, 1), "doc",
+                            doc_merge(elem_str(r, 2), elem_str(r, 1), NULL), "report_json",
+                            json && *json ? json_loads(json, 0, NULL) : NULL, "report_md",
+                            md && *md ? md : NULL);
+    res->st = res->result ? BO1_OK : BO1_INTERNAL;
+}
+
+enum bo1_status bo1_sessions_artifacts(struct bo1_store *store, const char *owner, const char *id,
+                                       bo1_sessions_cb *cb, void *arg)
+{
+    struct argv keys = {0};
+    struct argv args = {0};
+
+    arg_fmt(&keys, "bo1:{%s}:session", id);
+    arg_fmt(&keys, "bo1:{%s}:report", id);
+    arg_add(&args, owner);
+    return eval(store, bo1_lua_artifacts, &keys, &args, decode_artifacts, cb, arg);
+}
+
 void bo1_sessions_new_id(char out[32])
 {
     static const char alphabet[] =

@@ -214,6 +214,7 @@ int h_bo1d_start(struct h_proc *p, int redis_port, char *const envp[])
 {
     static char port_env[32];
     static char redis_env[64];
+    static char data_env[1100];
     char *env[64];
     size_t n = 0;
     int port = h_free_port();
@@ -225,6 +226,9 @@ int h_bo1d_start(struct h_proc *p, int redis_port, char *const envp[])
     env[n++] = port_env;
     env[n++] = redis_env;
     env[n++] = "BO1_ENV_FILE=/nonexistent";
+    snprintf(data_env, sizeof(data_env), "BO1_DATA_DIR=%s/zzz_important",
+             h_env_path("BO1_SOURCE_ROOT"));
+    env[n++] = data_env;
     for (size_t i = 0; envp && envp[i] && n < 63; i++)
         env[n++] = envp[i];
     env[n] = NULL;
