@@ -339,3 +339,20 @@ void h_resp_free(struct h_resp *r)
     free(r->headers);
     memset(r, 0, sizeof(*r));
 }
+
+int h_wait_ready(int port, int within_ms)
+{
+    long long deadline = h_now_ms() + within_ms;
+
+    do {
+        struct h_resp r;
+        long status = -1;
+        if (h_http(&r, "GET", port, "/ready", NULL, NULL, 0) == 0)
+            status = r.status;
+        h_resp_free(&r);
+        if (status == 200)
+            return 0;
+        h_sleep_ms(20);
+    } while (h_now_ms() < deadline);
+    return -1;
+}

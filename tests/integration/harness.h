@@ -64,6 +64,9 @@ json_t *h_resp_json(const struct h_resp *r);
 
 void h_resp_free(struct h_resp *r);
 
+/** Poll GET /ready on @port until 200 or @within_ms. Returns 0 when ready. */
+int h_wait_ready(int port, int within_ms);
+
 /** Milliseconds on a monotonic clock. */
 long long h_now_ms(void);
 
