@@ -573,7 +573,8 @@ static long long now_ms(void)
 static void srv_reset(const struct step *steps, size_t n, struct step fallback)
 {
     pthread_mutex_lock(&srv.lock);
-    memcpy(srv.steps, steps, n * sizeof(*steps));
+    if (n)
+        memcpy(srv.steps, steps, n * sizeof(*steps));
     srv.n_steps = n;
     srv.next = 0;
     srv.fallback = fallback;
