@@ -33,6 +33,7 @@ struct job {
     struct batch *batches;
     size_t n_batches, pending;
     enum bo1_status status;
+    int cancelling;  /* inside a cancel sweep: the sweeper delivers, not the callbacks */
     int local_ready; /* local: vectors computed, waiting for the timer */
 };
 
@@ -200,11 +201,13 @@ static void on_batch_done(const struct bo1_llm_http_result *res, void *arg)
         j->status = st;
         /* Fail fast: the other batches are of no use now. Their callbacks run from
          * inside bo1_llm_cancel() and only count down. */
+        j->cancelling = 1;
         for (size_t i = 0; i < j->n_batches; i++)
             if (j->batches[i].handle)
                 bo1_llm_cancel(j->batches[i].handle);
+        j->cancelling = 0;
     }
-    if (j->pending == 0)
+    if (j->pending == 0 && !j->cancelling)
         job_deliver(j);
 }
 
@@ -335,10 +338,13 @@ enum bo1_status bo1_embed_texts(struct bo1_embedder *e, const char *session_id,
             }
             /* Some batches are out: fail the job through the callback. */
             j->status = st;
+            j->cancelling = 1;
             for (size_t k = 0; k < i; k++)
                 if (j->batches[k].handle)
                     bo1_llm_cancel(j->batches[k].handle);
-            return BO1_OK; /* the last cancel delivered the job */
+            j->cancelling = 0;
+            job_deliver(j);
+            return BO1_OK;
         }
     }
     return BO1_OK;

@@ -101,6 +101,7 @@ struct bo1_llm {
     struct llm_transport *tr;
     uv_timer_t *tick;
     struct llm_breaker breakers[BR_COUNT];
+    char breaker_last[BR_COUNT][400]; /* the failure that last counted, for CIRCUIT_OPEN */
 
     struct bo1_llm_call *calls;
     struct bo1_llm_call *q_head, *q_tail;
@@ -567,7 +568,8 @@ static enum bo1_status start_attempt(struct bo1_llm_call *c)
     if (!llm_breaker_allow(br, now, &c->probe)) {
         char last[450];
 
-        snprintf(last, sizeof(last), "%.440s", c->message);
+        snprintf(last, sizeof(last), "%.440s",
+                 c->message[0] ? c->message : gw->breaker_last[c->breaker]);
         snprintf(c->message, sizeof(c->message),
                  "%s calls are paused after %u consecutive failures (circuit breaker open; next "
                  "probe in %llu ms)%s%s",
@@ -647,6 +649,8 @@ static void on_attempt_done(struct llm_xfer *x, int curl_code, void *arg)
     a.curl_error = x->errbuf;
     llm_classify(&a, time(NULL), &v);
     llm_breaker_record(br, v.breaker, c->probe, now);
+    if (v.breaker == LLM_BREAKER_FAILURE)
+        snprintf(gw->breaker_last[c->breaker], sizeof(gw->breaker_last[0]), "%.390s", v.message);
     mirror_breaker(gw, c->breaker);
     c->probe = 0;
     c->http_status = curl_code == 0 ? x->http_status : 0;
