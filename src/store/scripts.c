@@ -195,38 +195,65 @@ const char bo1_lua_list[] =
     "return out\n";
 
 /* Runner writes, guarded by the lease so an instance that lost its session never writes.
- * KEYS: 1 session, 2 events, 3 lease, 4 owner's active set.
+ * Events are always appended; the status is written unless the user paused or cancelled
+ * meanwhile (then the current status wins and is returned, so the runner can act on it).
+ * KEYS: 1 session, 2 events, 3 lease.
  * ARGV: 1 instance, 2 events max, 3 status ('' = unchanged), 4 doc ('' = unchanged),
- *       5 now ms, 6 ttl s (applied on a terminal status), 7 id, 8.. events. */
+ *       5 now ms, 6 ttl s (applied on a terminal status), 7 id, 8 checkpoint ('' = none),
+ *       9.. events. Returns {'OK', status, event ids...}. */
 const char bo1_lua_append[] =
     "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'LOST_LEASE'} end\n"
-    "local cur = redis.call('HGET', KEYS[1], 'status')\n"
+    "local v = redis.call('HMGET', KEYS[1], 'status', 'owner')\n"
+    "local cur = v[1]\n"
     "if not cur then return {'NOT_FOUND'} end\n"
-    "if cur == 'cancelled' or cur == 'paused' then\n"
-    "  if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'doc', ARGV[4]) end\n"
-    "  return {'WRONG_STATE', cur}\n"
-    "end\n"
-    "local ids = {'OK'}\n"
-    "for i = 8, #ARGV do\n"
-    "  ids[#ids + 1] = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])\n"
+    "local out = {'OK', cur}\n"
+    "for i = 9, #ARGV do\n"
+    "  out[#out + 1] = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])\n"
     "end\n"
     "if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'doc', ARGV[4]) end\n"
-    "if ARGV[3] ~= '' then\n"
-    "  redis.call('HSET', KEYS[1], 'status', ARGV[3])\n"
-    "  if ARGV[3] == 'completed' or ARGV[3] == 'failed' then\n"
-    "    redis.call('SREM', KEYS[4], ARGV[7])\n"
+    "if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'ckpt', ARGV[8]) end\n"
+    "local new = ARGV[3]\n"
+    "local user_hold = (cur == 'paused' or cur == 'cancelled')\n"
+    "if new ~= '' and new ~= cur and (not user_hold or new == 'cancelled' or\n"
+    "    (cur == 'paused' and new ~= 'running' and new ~= 'awaiting_input' and new ~= 'queued')) then\n"
+    "  redis.call('HSET', KEYS[1], 'status', new)\n"
+    "  out[2] = new\n"
+    "  local act = 'bo1:owner:' .. v[2] .. ':active'\n"
+    "  if new == 'completed' or new == 'failed' or new == 'cancelled' or new == 'paused' then\n"
+    "    redis.call('SREM', act, ARGV[7])\n"
+    "  end\n"
+    "  if new == 'completed' or new == 'failed' or new == 'cancelled' then\n"
     "    redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
     "    redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
     "  end\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'updated', ARGV[5])\n"
-    "if #ARGV >= 8 then redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', 'event') end\n"
-    "return ids\n";
+    "if #ARGV >= 9 then redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', 'event') end\n"
+    "return out\n";
+
+/* The runner's view of user actions. KEYS: 1 session, 2 inbox, 3 lease. ARGV: 1 instance.
+ * Returns {'OK', status, inputs...}; the inputs are taken out of the inbox. */
+const char bo1_lua_poll[] =
+    "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'LOST_LEASE'} end\n"
+    "local st = redis.call('HGET', KEYS[1], 'status')\n"
+    "if not st then return {'NOT_FOUND'} end\n"
+    "local inbox = redis.call('LRANGE', KEYS[2], 0, -1)\n"
+    "if #inbox > 0 then redis.call('DEL', KEYS[2]) end\n"
+    "local out = {'OK', st}\n"
+    "for i, x in ipairs(inbox) do out[#out + 1] = x end\n"
+    "return out\n";
+
+/* KEYS: 1 report, 2 lease. ARGV: 1 instance, 2 json, 3 markdown, 4 ttl s. */
+const char bo1_lua_report[] =
+    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'LOST_LEASE'} end\n"
+    "redis.call('HSET', KEYS[1], 'json', ARGV[2], 'md', ARGV[3])\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
+    "return {'OK'}\n";
 
 /* Take a session for this instance. KEYS: 1 session, 2 lease. ARGV: 1 instance, 2 lease ms.
  * Returns OK with doc, status and owner, or WRONG_STATE / NOT_FOUND / LOST_LEASE. */
 const char bo1_lua_claim[] =
-    "local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'owner')\n"
+    "local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'owner', 'ckpt')\n"
     "if not v[1] then return {'NOT_FOUND'} end\n"
     "if v[2] ~= 'queued' and v[2] ~= 'running' and v[2] ~= 'awaiting_input' then\n"
     "  return {'WRONG_STATE', v[2]}\n"
@@ -234,7 +261,8 @@ const char bo1_lua_claim[] =
     "local holder = redis.call('GET', KEYS[2])\n"
     "if holder and holder ~= ARGV[1] then return {'LOST_LEASE'} end\n"
     "redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])\n"
-    "return {'OK', v[1], v[2], v[3]}\n";
+    "if v[2] == 'queued' then redis.call('HSET', KEYS[1], 'status', 'running') end\n"
+    "return {'OK', v[1], v[2], v[3], v[4] or ''}\n";
 
 /* KEYS: 1 lease. ARGV: 1 instance, 2 lease ms. */
 const char bo1_lua_renew[] =
@@ -242,10 +270,12 @@ const char bo1_lua_renew[] =
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "return {'OK'}\n";
 
-/* KEYS: 1 lease, 2 jobs (re-queue when ARGV[3] = '1'). ARGV: 1 instance, 2 id, 3 requeue. */
+/* KEYS: 1 lease, 2 jobs. ARGV: 1 instance, 2 id, 3 requeue ('1': hand the session to any
+ * instance), 4 job entry to acknowledge ('' = none). */
 const char bo1_lua_release[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
     "if ARGV[3] == '1' then redis.call('XADD', KEYS[2], '*', 'session', ARGV[2]) end\n"
+    "if ARGV[4] ~= '' then redis.call('XACK', KEYS[2], 'bo1', ARGV[4]) end\n"
     "return {'OK'}\n";
 /* KEYS: 1 session, 2 report. ARGV: 1 owner. */
 const char bo1_lua_artifacts[] =

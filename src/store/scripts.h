@@ -14,3 +14,5 @@ extern const char bo1_lua_claim[];
 extern const char bo1_lua_renew[];
 extern const char bo1_lua_release[];
 extern const char bo1_lua_artifacts[];
+extern const char bo1_lua_poll[];
+extern const char bo1_lua_report[];
