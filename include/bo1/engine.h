@@ -35,9 +35,9 @@ enum bo1_state {
 /** Session-level events. */
 enum bo1_event {
     BO1_EV_START,
-    BO1_EV_QUESTIONS,   /* blocking questions asked: wait for the user */
+    BO1_EV_QUESTIONS, /* blocking questions asked: wait for the user */
     BO1_EV_NO_QUESTIONS,
-    BO1_EV_INPUT,       /* answered, skipped or timed out */
+    BO1_EV_INPUT, /* answered, skipped or timed out */
     BO1_EV_DECOMPOSED,
     BO1_EV_BOARDS_DONE, /* every sub-problem has its conclusion */
     BO1_EV_SYNTHESIZED,
@@ -54,12 +54,12 @@ struct bo1_engine_effects {
     /* Start a model call. If it returns BO1_OK, @cb runs exactly once later (it may run
      * before call_model returns, as fakes do); otherwise @cb never runs. The request and
      * its strings are valid only during the call (copy them). */
-    enum bo1_status (*call_model)(void *ctx, const struct bo1_llm_request *rq,
-                                  bo1_llm_done_cb *cb, void *arg);
+    enum bo1_status (*call_model)(void *ctx, const struct bo1_llm_request *rq, bo1_llm_done_cb *cb,
+                                  void *arg);
     /* Embed @n texts. Same callback contract as call_model. May be NULL: the engine then
      * uses its local hashed bag-of-words embedding. */
-    enum bo1_status (*embed)(void *ctx, const char *session_id, const char *const *texts,
-                             size_t n, bo1_embed_done_cb *cb, void *arg);
+    enum bo1_status (*embed)(void *ctx, const char *session_id, const char *const *texts, size_t n,
+                             bo1_embed_done_cb *cb, void *arg);
     /* Save the checkpoint. Takes @state. May be NULL. */
     void (*checkpoint)(void *ctx, const char *session_id, json_t *state);
     /* Publish one event (spec/API.md types). The app adds session_id, ts and an id.
@@ -79,20 +79,20 @@ struct bo1_engine_config {
     const struct bo1_prompts *prompts;
     const char *model_fast; /* NULL = the gateway's tier default */
     const char *model_deep;
-    int simulated;            /* the model is bo1-fake-llm: reports say so */
-    double budget_usd;        /* default per session when the request gives none */
-    double budget_vote_share; /* 0.80 */
-    double wall_clock_s;      /* 1800 */
-    double no_progress_s;     /* 600 */
-    double clarify_timeout_s; /* 900 */
-    int hard_max_rounds;      /* 10 */
-    int max_research;         /* per sub-problem, 2 */
-    int max_clarify;          /* facilitator questions per session, 2 */
-    double convergence_min;   /* 0.85 */
-    double novelty_max;       /* 0.30 */
-    double deadlock_conflict; /* 0.70 */
-    double deadlock_novelty;  /* 0.40 */
-    int deadlock_rounds;      /* 2 */
+    int simulated;             /* the model is bo1-fake-llm: reports say so */
+    double budget_usd;         /* default per session when the request gives none */
+    double budget_vote_share;  /* 0.80 */
+    double wall_clock_s;       /* 1800 */
+    double no_progress_s;      /* 600 */
+    double clarify_timeout_s;  /* 900 */
+    int hard_max_rounds;       /* 10 */
+    int max_research;          /* per sub-problem, 2 */
+    int max_clarify;           /* facilitator questions per session, 2 */
+    double convergence_min;    /* 0.85 */
+    double novelty_max;        /* 0.30 */
+    double deadlock_conflict;  /* 0.70 */
+    double deadlock_novelty;   /* 0.40 */
+    int deadlock_rounds;       /* 2 */
     double one_way_door_share; /* 0.75 */
     double dissent_commit;     /* 0.30 */
     double confidence_commit;  /* 0.65 */
@@ -110,8 +110,8 @@ struct bo1_engine_config {
         .max_research = 2, .max_clarify = 2, .convergence_min = 0.85, .novelty_max = 0.30,         \
         .deadlock_conflict = 0.70, .deadlock_novelty = 0.40, .deadlock_rounds = 2,                 \
         .one_way_door_share = 0.75, .dissent_commit = 0.30, .confidence_commit = 0.65,             \
-        .confidence_spread = 0.40, .max_tokens_contribution = 700,                                 \
-        .max_tokens_structured = 1200, .max_tokens_synthesis = 2500,                               \
+        .confidence_spread = 0.40, .max_tokens_contribution = 700, .max_tokens_structured = 1200,  \
+        .max_tokens_synthesis = 2500,                                                              \
     }
 
 /**
@@ -160,8 +160,7 @@ enum bo1_status bo1_engine_cancel(struct bo1_engine *e, struct bo1_session *s);
  * prompts of every sub-problem still deliberating. BO1_BAD_FIELD for empty/long text,
  * BO1_WRONG_STATE when terminal.
  */
-enum bo1_status bo1_engine_interject(struct bo1_engine *e, struct bo1_session *s,
-                                     const char *text);
+enum bo1_status bo1_engine_interject(struct bo1_engine *e, struct bo1_session *s, const char *text);
 
 /**
  * Answer pending clarifying questions. @answers: object question_id → text (borrowed; may

@@ -64,7 +64,8 @@ int jbool(const json_t *o, const char *key, int dflt)
     if (json_is_boolean(v))
         return json_is_true(v);
     if (json_is_string(v))
-        return !strcasecmp(json_string_value(v), "true") || !strcasecmp(json_string_value(v), "yes");
+        return !strcasecmp(json_string_value(v), "true") ||
+               !strcasecmp(json_string_value(v), "yes");
     if (json_is_number(v))
         return json_number_value(v) != 0;
     return dflt;
@@ -120,8 +121,8 @@ static enum bo1_status parse_tagged(const char *text, json_t **out, char **why)
         free(su);
         su = strndup(co, l > 200 ? 200 : l);
     }
-    *out = json_pack("{s:s, s:s, s:s}", "thinking", th ? th : "", "contribution", co, "summary",
-                     su);
+    *out =
+        json_pack("{s:s, s:s, s:s}", "thinking", th ? th : "", "contribution", co, "summary", su);
     st = *out ? BO1_OK : BO1_NO_MEMORY;
 out:
     free(th);
@@ -137,10 +138,14 @@ static const char *required_field(const char *task)
     static const struct {
         const char *task, *field;
     } req[] = {
-        {"clarify", "questions"},         {"decompose", "sub_problems"},
-        {"select", "personas"},           {"facilitate", "action"},
-        {"summarize", "summary"},         {"research", "findings"},
-        {"vote", "recommendation"},       {"synthesize", "recommendation"},
+        {"clarify", "questions"},
+        {"decompose", "sub_problems"},
+        {"select", "personas"},
+        {"facilitate", "action"},
+        {"summarize", "summary"},
+        {"research", "findings"},
+        {"vote", "recommendation"},
+        {"synthesize", "recommendation"},
         {"synthesize_final", "recommendation"},
     };
     for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++)

@@ -235,9 +235,9 @@ static int sp_fire(struct bo1_session *s, json_t *sp, enum sp_event ev)
 
     if (to < 0) {
         bo1_log_warn(NULL,
-                     json_pack("{s:s, s:s, s:s, s:s}", "session", bo1_session_id(s),
-                               "sub_problem", jstr(sp, "id", ""), "stage", jstr(sp, "stage", ""),
-                               "event", sp_event_name(ev)),
+                     json_pack("{s:s, s:s, s:s, s:s}", "session", bo1_session_id(s), "sub_problem",
+                               jstr(sp, "id", ""), "stage", jstr(sp, "stage", ""), "event",
+                               sp_event_name(ev)),
                      "engine: illegal sub-problem transition refused");
         return -1;
     }
@@ -246,7 +246,9 @@ static int sp_fire(struct bo1_session *s, json_t *sp, enum sp_event ev)
     if (to == SP_SELECTING || to == SP_VOTING || to == SP_SYNTHESIZING)
         publish(s, "phase.started",
                 json_pack("{s:s, s:s}", "phase",
-                          to == SP_SELECTING ? "selection" : to == SP_VOTING ? "vote" : "synthesis",
+                          to == SP_SELECTING ? "selection"
+                          : to == SP_VOTING  ? "vote"
+                                             : "synthesis",
                           "sub_problem", jstr(sp, "id", "")));
     return 0;
 }
@@ -256,8 +258,7 @@ static int sp_fire(struct bo1_session *s, json_t *sp, enum sp_event ev)
 static json_t *batch_new(struct bo1_session *s, json_t *owner_obj, const char *kind, int round)
 {
     json_int_t id = json_integer_value(json_object_get(s->st, "batch_seq")) + 1;
-    json_t *b = json_pack("{s:I, s:s, s:i, s:[]}", "id", id, "kind", kind, "round", round,
-                          "slots");
+    json_t *b = json_pack("{s:I, s:s, s:i, s:[]}", "id", id, "kind", kind, "round", round, "slots");
 
     set_int(s->st, "batch_seq", id);
     json_object_set_new(owner_obj, "batch", b);
@@ -269,8 +270,7 @@ static json_t *slot_add(json_t *batch, const char *task, const char *persona, co
 {
     json_t *slot = json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:b, s:n, s:n}", "task", task,
                              "persona", persona ? persona : "", "tier", tier, "attempt", 0,
-                             "max_tokens", (int)max_tokens, "done", 0, "ok", 0, "result",
-                             "error");
+                             "max_tokens", (int)max_tokens, "done", 0, "ok", 0, "result", "error");
     json_array_append_new(json_object_get(batch, "slots"), slot);
     return slot;
 }
@@ -388,12 +388,25 @@ static void common_vars(struct bo1_session *s, json_t *vars)
     var(vars, "persona_role", "");
     var(vars, "persona_identity", "");
     var(vars, "persona_style", "");
-    static const char *const empty[] = {
-        "sub_problem",   "dependencies", "board",          "candidates",
-        "history",       "recent",       "research",       "moderator_note",
-        "interjections", "focus",        "facilitator_limits", "contributions",
-        "research_query", "votes",       "vote_result",    "disagree_and_commit",
-        "syntheses",     "retry_note",   "moderator_role"};
+    static const char *const empty[] = {"sub_problem",
+                                        "dependencies",
+                                        "board",
+                                        "candidates",
+                                        "history",
+                                        "recent",
+                                        "research",
+                                        "moderator_note",
+                                        "interjections",
+                                        "focus",
+                                        "facilitator_limits",
+                                        "contributions",
+                                        "research_query",
+                                        "votes",
+                                        "vote_result",
+                                        "disagree_and_commit",
+                                        "syntheses",
+                                        "retry_note",
+                                        "moderator_role"};
     for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++)
         var(vars, empty[i], "");
 }
@@ -478,8 +491,8 @@ static void round_vars(json_t *sp, int round, json_t *vars)
             continue;
         for (size_t k = 0; k < json_array_size(cs); k++) {
             const json_t *c = json_array_get(cs, k);
-            bo1_buf_printf(&b, "<contribution speaker=\"%s\" round=\"%d\">",
-                           jstr(c, "persona", ""), round - 1);
+            bo1_buf_printf(&b, "<contribution speaker=\"%s\" round=\"%d\">", jstr(c, "persona", ""),
+                           round - 1);
             buf_escaped(&b, jstr(c, "contribution", ""));
             bo1_buf_puts(&b, "</contribution>\n");
         }
@@ -732,9 +745,9 @@ static void ledger_add(struct bo1_session *s, const char *owner, const json_t *b
         json_t *grp = json_object_get(costs, groups[g][0]);
         json_t *row = json_object_get(grp, keys[g]);
         if (!row) {
-            row = json_pack("{s:i, s:f, s:I, s:I, s:I, s:I}", "calls", 0, "cost_usd", 0.0,
-                            "input", (json_int_t)0, "output", (json_int_t)0, "cache_write",
-                            (json_int_t)0, "cache_read", (json_int_t)0);
+            row = json_pack("{s:i, s:f, s:I, s:I, s:I, s:I}", "calls", 0, "cost_usd", 0.0, "input",
+                            (json_int_t)0, "output", (json_int_t)0, "cache_write", (json_int_t)0,
+                            "cache_read", (json_int_t)0);
             json_object_set_new(grp, keys[g], row);
         }
         set_int(row, "calls", jint(row, "calls", 0) + 1);
@@ -796,8 +809,8 @@ static void slot_answer(struct bo1_session *s, const char *owner, json_t *batch,
     set_str(slot, "error", why ? why : bo1_status_name(st));
     free(why);
     json_array_append_new(json_object_get(s->st, "retries"),
-                          json_pack("{s:s, s:s, s:s, s:i, s:s}", "task", task, "sub_problem",
-                                    owner, "persona", jstr(slot, "persona", ""), "attempt",
+                          json_pack("{s:s, s:s, s:s, s:i, s:s}", "task", task, "sub_problem", owner,
+                                    "persona", jstr(slot, "persona", ""), "attempt",
                                     jint(slot, "attempt", 0), "error", jstr(slot, "error", "")));
     if (jint(slot, "attempt", 0) == 0) {
         set_int(slot, "attempt", 1); /* one retry; the pump issues it */
@@ -916,10 +929,9 @@ static int issue_pending(struct bo1_session *s, json_t *owner, const char *owner
         double budget = budget_of(s);
         if (budget > 0 && spent_of(s) >= budget) {
             json_decref(batch);
-            halt_session(s, json_pack("{s:s, s:s, s:{s:f, s:f, s:f}}", "rule",
-                                      "budget_exhausted", "action", "halt", "numbers",
-                                      "spent_usd", spent_of(s), "budget_usd", budget,
-                                      "budget_share", spent_of(s) / budget));
+            halt_session(s, json_pack("{s:s, s:s, s:{s:f, s:f, s:f}}", "rule", "budget_exhausted",
+                                      "action", "halt", "numbers", "spent_usd", spent_of(s),
+                                      "budget_usd", budget, "budget_share", spent_of(s) / budget));
             return 1;
         }
         if (issue_slot(s, owner, owner_id, batch, i) != BO1_OK) {
@@ -1011,8 +1023,9 @@ static void halt_session(struct bo1_session *s, json_t *why)
     publish(s, "error",
             json_pack("{s:s, s:s, s:b, s:O}", "kind", rule, "message",
                       "the board stopped early and finished with what existed", "fatal", 0,
-                      "numbers", json_object_get(why, "numbers") ? json_object_get(why, "numbers")
-                                                                 : json_object_get(why, "rule")));
+                      "numbers",
+                      json_object_get(why, "numbers") ? json_object_get(why, "numbers")
+                                                      : json_object_get(why, "rule")));
     json_object_del(s->st, "batch");
     for (size_t i = 0; i < json_array_size(sps(s)); i++) {
         json_t *sp = json_array_get(sps(s), i);
@@ -1062,8 +1075,9 @@ static void apply_clarify(struct bo1_session *s)
                                                  jstr(q, "why", ""), "source", "intake"));
     }
     if (!jbool(slot, "ok", 0))
-        note(s, "fallback", "The clarification pass failed twice; the board proceeded without "
-                            "questions.");
+        note(s, "fallback",
+             "The clarification pass failed twice; the board proceeded without "
+             "questions.");
     json_object_del(s->st, "batch");
     if (json_array_size(pending) == 0) {
         json_decref(pending);
@@ -1075,8 +1089,8 @@ static void apply_clarify(struct bo1_session *s)
     set_str(s->st, "after_input", "decomposing");
     fire(s, BO1_EV_QUESTIONS);
     publish(s, "clarification.requested",
-            json_pack("{s:O, s:s, s:f}", "questions", pending, "source", "intake",
-                      "timeout_s", s->e->cfg.clarify_timeout_s));
+            json_pack("{s:O, s:s, s:f}", "questions", pending, "source", "intake", "timeout_s",
+                      s->e->cfg.clarify_timeout_s));
 }
 
 static json_t *fallback_decomposition(struct bo1_session *s)
@@ -1102,18 +1116,18 @@ static void apply_decompose(struct bo1_session *s)
         if (!*jstr(sp, "goal", ""))
             continue;
         if (json_array_size(list) == 5) {
-            json_array_append_new(repairs, json_pack("{s:s, s:s, s:s}", "kind",
-                                                     "extra_sub_problem_dropped", "sub_problem",
-                                                     jstr(sp, "id", ""), "dependency", ""));
+            json_array_append_new(repairs,
+                                  json_pack("{s:s, s:s, s:s}", "kind", "extra_sub_problem_dropped",
+                                            "sub_problem", jstr(sp, "id", ""), "dependency", ""));
             continue;
         }
         cx = cx < 1 ? 1 : cx > 10 ? 10 : cx;
         json_t *deps = json_object_get(sp, "dependencies");
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:s, s:i, s:o}", "id", jstr(sp, "id", ""), "goal",
-                            jstr(sp, "goal", ""), "context", jstr(sp, "context", ""),
-                            "complexity", cx, "dependencies",
-                            json_is_array(deps) ? json_deep_copy(deps) : json_array()));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:s, s:i, s:o}", "id", jstr(sp, "id", ""),
+                                        "goal", jstr(sp, "goal", ""), "context",
+                                        jstr(sp, "context", ""), "complexity", cx, "dependencies",
+                                        json_is_array(deps) ? json_deep_copy(deps) : json_array()));
     }
     if (json_array_size(list) == 0) {
         json_decref(list);
@@ -1167,8 +1181,9 @@ static void apply_final(struct bo1_session *s)
     set_str(fin, "source", jbool(slot, "tier_fallback", 0) ? "model_fast_fallback" : "model");
     json_object_set_new(s->st, "final", fin);
     if (jbool(slot, "tier_fallback", 0))
-        note(s, "fallback", "The final synthesis failed on the deep tier and was written by the "
-                            "fast tier.");
+        note(s, "fallback",
+             "The final synthesis failed on the deep tier and was written by the "
+             "fast tier.");
     json_object_del(s->st, "batch");
     publish(s, "synthesis.completed", json_pack("{s:b, s:O}", "final", 1, "synthesis", fin));
     fire(s, BO1_EV_SYNTHESIZED);
@@ -1192,13 +1207,12 @@ static void finish_final_without_model(struct bo1_session *s, const char *source
                            jstr(syn, "recommendation", ""));
             bo1_buf_printf(&ex, "%s%s", i ? " " : "", jstr(syn, "executive_summary", ""));
         }
-        fin = json_pack("{s:s, s:s, s:s, s:s, s:[], s:[], s:[], s:[], s:s, s:[], s:[], s:[]}",
-                        "executive_summary", bo1_buf_str(&ex), "recommendation",
-                        bo1_buf_str(&rec), "rationale",
-                        "Assembled from the sub-problem conclusions without a final model call.",
-                        "vote_breakdown", "see each sub-problem", "dissent", "risks",
-                        "conditions", "implementation_steps", "confidence", "low",
-                        "open_questions", "conflicts", "roadmap");
+        fin = json_pack(
+            "{s:s, s:s, s:s, s:s, s:[], s:[], s:[], s:[], s:s, s:[], s:[], s:[]}",
+            "executive_summary", bo1_buf_str(&ex), "recommendation", bo1_buf_str(&rec), "rationale",
+            "Assembled from the sub-problem conclusions without a final model call.",
+            "vote_breakdown", "see each sub-problem", "dissent", "risks", "conditions",
+            "implementation_steps", "confidence", "low", "open_questions", "conflicts", "roadmap");
         bo1_buf_fini(&rec);
         bo1_buf_fini(&ex);
     }
@@ -1245,18 +1259,18 @@ static void apply_board(struct bo1_session *s, json_t *sp, json_t *board)
 {
     json_object_set_new(sp, "board", board);
     if (jbool(board, "fallback", 0))
-        note(s, "fallback", "Sub-problem %s: board selection was unusable; the fixed balanced "
-                            "trio sat instead.",
+        note(s, "fallback",
+             "Sub-problem %s: board selection was unusable; the fixed balanced "
+             "trio sat instead.",
              jstr(sp, "id", ""));
     json_t *members = json_array();
     for (size_t i = 0; i < json_array_size(json_object_get(board, "members")); i++) {
         const char *code = json_string_value(json_array_get(json_object_get(board, "members"), i));
         const struct bo1_persona *p = persona_get(s->e, code);
-        json_array_append_new(members,
-                              json_pack("{s:s, s:s, s:s, s:s}", "code", code, "name",
-                                        p && p->name ? p->name : code, "role",
-                                        p && p->role ? p->role : "", "category",
-                                        p && p->category ? p->category : ""));
+        json_array_append_new(members, json_pack("{s:s, s:s, s:s, s:s}", "code", code, "name",
+                                                 p && p->name ? p->name : code, "role",
+                                                 p && p->role ? p->role : "", "category",
+                                                 p && p->category ? p->category : ""));
     }
     publish(s, "board.selected",
             json_pack("{s:s, s:o, s:O, s:b, s:b}", "sub_problem", jstr(sp, "id", ""), "members",
@@ -1309,8 +1323,8 @@ static void apply_contributions(struct bo1_session *s, json_t *sp)
                  jstr(sp, "id", ""), round, code);
             publish(s, "error",
                     json_pack("{s:s, s:s, s:s, s:i, s:s, s:b}", "kind", "member_sat_out",
-                              "sub_problem", jstr(sp, "id", ""), "persona", code, "round",
-                              round, "message", jstr(slot, "error", ""), "fatal", 0));
+                              "sub_problem", jstr(sp, "id", ""), "persona", code, "round", round,
+                              "message", jstr(slot, "error", ""), "fatal", 0));
             continue;
         }
         json_t *c = json_pack("{s:s, s:i, s:s, s:s, s:s, s:b}", "persona", code, "round", round,
@@ -1374,6 +1388,8 @@ static void decide(struct bo1_session *s, json_t *sp, const json_t *model, int m
     const char *source = model_ok ? "model" : "fallback";
     const char *override = NULL;
     json_t *d;
+    /* @model may live in the batch, which goes away below: hold it until the end. */
+    json_t *hold = json_incref(json_object_get(sp, "batch"));
 
     if (strcmp(action, "continue") && strcmp(action, "moderator") && strcmp(action, "research") &&
         strcmp(action, "clarify") && strcmp(action, "vote")) {
@@ -1383,9 +1399,8 @@ static void decide(struct bo1_session *s, json_t *sp, const json_t *model, int m
     if (!strcmp(action, "vote") && round <= 2) {
         override = "vote_not_before_round_2";
         action = "continue";
-    } else if (!strcmp(action, "research") &&
-               (jint(sp, "research_count", 0) >= cfg->max_research ||
-                !*jstr(model, "research_query", ""))) {
+    } else if (!strcmp(action, "research") && (jint(sp, "research_count", 0) >= cfg->max_research ||
+                                               !*jstr(model, "research_query", ""))) {
         override = "research_limit";
         action = "continue";
     } else if (!strcmp(action, "clarify") &&
@@ -1417,10 +1432,9 @@ static void decide(struct bo1_session *s, json_t *sp, const json_t *model, int m
     json_object_del(sp, "batch");
     if (!strcmp(action, "vote")) {
         json_object_set_new(sp, "stop",
-                            json_pack("{s:s, s:s, s:i, s:{s:i, s:i}}", "rule",
-                                      "facilitator_vote", "action", "vote", "round", round - 1,
-                                      "numbers", "round", round - 1, "max_rounds",
-                                      jint(sp, "max_rounds", 0)));
+                            json_pack("{s:s, s:s, s:i, s:{s:i, s:i}}", "rule", "facilitator_vote",
+                                      "action", "vote", "round", round - 1, "numbers", "round",
+                                      round - 1, "max_rounds", jint(sp, "max_rounds", 0)));
         /* The round that was about to start never happened; its interjections wait for
          * the next one (there is none, but the report still lists them). */
         set_int(sp, "interjections_seen",
@@ -1438,8 +1452,8 @@ static void decide(struct bo1_session *s, json_t *sp, const json_t *model, int m
         set_int(s->st, "facilitator_questions", jint(s->st, "facilitator_questions", 0) + 1);
         snprintf(id, sizeof(id), "f%d", jint(s->st, "facilitator_questions", 0));
         json_t *pending = json_pack("[{s:s, s:s, s:s, s:s, s:s}]", "id", id, "question",
-                                    jstr(d, "question", ""), "why", jstr(d, "reason", ""),
-                                    "source", "facilitator", "sub_problem", jstr(sp, "id", ""));
+                                    jstr(d, "question", ""), "why", jstr(d, "reason", ""), "source",
+                                    "facilitator", "sub_problem", jstr(sp, "id", ""));
         json_object_set_new(cl, "pending", pending);
         set_num(cl, "asked_at", now_s(s->e));
         sp_fire(s, sp, SPE_ASK);
@@ -1447,11 +1461,11 @@ static void decide(struct bo1_session *s, json_t *sp, const json_t *model, int m
         fire(s, BO1_EV_QUESTIONS);
         publish(s, "clarification.requested",
                 json_pack("{s:O, s:s, s:s, s:f}", "questions", pending, "source", "facilitator",
-                          "sub_problem", jstr(sp, "id", ""), "timeout_s",
-                          cfg->clarify_timeout_s));
+                          "sub_problem", jstr(sp, "id", ""), "timeout_s", cfg->clarify_timeout_s));
     } else {
         sp_fire(s, sp, SPE_CONTINUE);
     }
+    json_decref(hold);
 }
 
 static void apply_intervention(struct bo1_session *s, json_t *sp)
@@ -1463,18 +1477,19 @@ static void apply_intervention(struct bo1_session *s, json_t *sp)
 
     if (!strcmp(task, "moderate")) {
         if (jbool(slot, "ok", 0)) {
-            json_t *m = json_pack("{s:s, s:s, s:s}", "persona", jstr(slot, "persona", ""),
-                                  "contribution", jstr(res, "contribution", ""), "summary",
-                                  jstr(res, "summary", ""));
+            json_t *m =
+                json_pack("{s:s, s:s, s:s}", "persona", jstr(slot, "persona", ""), "contribution",
+                          jstr(res, "contribution", ""), "summary", jstr(res, "summary", ""));
             json_object_set_new(r, "intervention", m);
             publish(s, "moderator.intervention",
                     json_pack("{s:s, s:i, s:s, s:s, s:s}", "sub_problem", jstr(sp, "id", ""),
-                              "round", jint(r, "round", 0), "moderator",
-                              jstr(slot, "persona", ""), "contribution",
-                              jstr(res, "contribution", ""), "summary", jstr(res, "summary", "")));
+                              "round", jint(r, "round", 0), "moderator", jstr(slot, "persona", ""),
+                              "contribution", jstr(res, "contribution", ""), "summary",
+                              jstr(res, "summary", "")));
         } else {
-            note(s, "fallback", "Sub-problem %s, round %d: the moderator's intervention failed "
-                                "and was skipped.",
+            note(s, "fallback",
+                 "Sub-problem %s, round %d: the moderator's intervention failed "
+                 "and was skipped.",
                  jstr(sp, "id", ""), jint(r, "round", 0));
         }
     } else {
@@ -1523,7 +1538,8 @@ static void apply_votes(struct bo1_session *s, json_t *sp)
     json_t *vr = rules_aggregate(votes, jbool(opts, "one_way_door", 0), &s->e->cfg);
     json_object_set_new(sp, "votes", votes);
     json_object_set_new(sp, "vote_result", vr);
-    publish(s, "vote.result", json_pack("{s:s, s:O}", "sub_problem", jstr(sp, "id", ""), "result", vr));
+    publish(s, "vote.result",
+            json_pack("{s:s, s:O}", "sub_problem", jstr(sp, "id", ""), "result", vr));
     json_object_del(sp, "batch");
     sp_fire(s, sp, SPE_VOTED);
 }
@@ -1551,8 +1567,8 @@ static void apply_synthesis(struct bo1_session *s, json_t *sp)
              jstr(sp, "id", ""));
     json_object_del(sp, "batch");
     publish(s, "synthesis.completed",
-            json_pack("{s:b, s:s, s:O}", "final", 0, "sub_problem", jstr(sp, "id", ""),
-                      "synthesis", syn));
+            json_pack("{s:b, s:s, s:O}", "final", 0, "sub_problem", jstr(sp, "id", ""), "synthesis",
+                      syn));
     sp_fire(s, sp, SPE_SYNTHESIZED);
 }
 
@@ -1564,8 +1580,8 @@ struct measure {
     size_t n_cur;          /* the first n_cur texts are this round's */
 };
 
-static void apply_metrics(struct bo1_session *s, json_t *sp, const float *const *vecs,
-                          size_t n_cur, size_t n, size_t dim, const char *source)
+static void apply_metrics(struct bo1_session *s, json_t *sp, const float *const *vecs, size_t n_cur,
+                          size_t n, size_t dim, const char *source)
 {
     json_t *r = cur_round(sp);
     int round = jint(r, "round", 0);
@@ -1595,14 +1611,14 @@ static void apply_metrics(struct bo1_session *s, json_t *sp, const float *const 
 
     set_int(sp, "deadlock_streak", streak);
     json_object_set_new(r, "metrics",
-                        json_pack("{s:f, s:f, s:f, s:i, s:s}", "convergence", conv, "novelty",
-                                  nov, "conflict", conf, "contributions", (int)n_cur,
-                                  "embedding", source));
+                        json_pack("{s:f, s:f, s:f, s:i, s:s}", "convergence", conv, "novelty", nov,
+                                  "conflict", conf, "contributions", (int)n_cur, "embedding",
+                                  source));
     json_object_set(r, "stop_check", dec);
     publish(s, "round.metrics",
-            json_pack("{s:s, s:i, s:f, s:f, s:f, s:O}", "sub_problem", jstr(sp, "id", ""),
-                      "round", round, "convergence", conv, "novelty", nov, "conflict", conf,
-                      "decision", dec));
+            json_pack("{s:s, s:i, s:f, s:f, s:f, s:O}", "sub_problem", jstr(sp, "id", ""), "round",
+                      round, "convergence", conv, "novelty", nov, "conflict", conf, "decision",
+                      dec));
     json_object_del(sp, "batch");
     if (act == STOP_HALT) {
         json_object_set(sp, "stop", dec);
@@ -1769,8 +1785,8 @@ static void issue_measure(struct bo1_session *s, json_t *sp)
     c->slot = 0;
     c->next = s->calls;
     s->calls = c;
-    st = s->e->fx.embed(s->e->fx.ctx, bo1_session_id(s), list, json_array_size(texts),
-                        on_embedded, c);
+    st = s->e->fx.embed(s->e->fx.ctx, bo1_session_id(s), list, json_array_size(texts), on_embedded,
+                        c);
     if (st != BO1_OK) {
         call_unlink(s, c);
         call_free(c);
@@ -1852,9 +1868,9 @@ static int sp_step(struct bo1_session *s, json_t *sp)
         const json_t *r1 = json_array_get(json_object_get(sp, "rounds"), 0);
         const json_t *m1 = json_object_get(r1, "metrics");
         if (round == 2 && m1 && jnum(m1, "convergence", 0) > s->e->cfg.convergence_min) {
-            json_t *hard = json_pack("{s:s, s:s, s:s}", "action", "moderator", "moderator",
-                                     "contrarian", "reason",
-                                     "early groupthink: the openings already agree");
+            json_t *hard =
+                json_pack("{s:s, s:s, s:s}", "action", "moderator", "moderator", "contrarian",
+                          "reason", "early groupthink: the openings already agree");
             decide(s, sp, hard, 1);
             json_decref(hard);
             set_str(json_object_get(cur_round(sp), "facilitator"), "source", "rule");
@@ -1920,8 +1936,9 @@ static void fail_session(struct bo1_session *s)
     json_t *pf = json_object_get(s->st, "pending_failure");
 
     json_object_set(s->st, "error", pf);
-    publish(s, "error", json_pack("{s:s, s:s, s:b}", "kind", jstr(pf, "code", "FAILED"),
-                                  "message", jstr(pf, "message", ""), "fatal", 1));
+    publish(s, "error",
+            json_pack("{s:s, s:s, s:b}", "kind", jstr(pf, "code", "FAILED"), "message",
+                      jstr(pf, "message", ""), "fatal", 1));
     json_object_del(s->st, "pending_failure");
     for (struct call *c = s->calls; c; c = c->next)
         c->s = NULL;
@@ -2107,20 +2124,20 @@ enum bo1_status bo1_engine_create(struct bo1_engine *e, const char *id, const js
     set_num(st, "created_at", now);
     set_num(st, "last_progress_at", now);
     set_int(st, "batch_seq", 0);
-    json_object_set_new(st, "clarify", json_pack("{s:[], s:[], s:s}", "history", "pending",
-                                                 "outcome", "none"));
+    json_object_set_new(st, "clarify",
+                        json_pack("{s:[], s:[], s:s}", "history", "pending", "outcome", "none"));
     set_int(st, "facilitator_questions", 0);
     json_object_set_new(st, "assumptions", json_array());
-    json_object_set_new(st, "decomposition", json_pack("{s:[], s:b, s:s, s:b}", "repairs",
-                                                       "fallback", 0, "analysis", "",
-                                                       "is_atomic", 0));
+    json_object_set_new(st, "decomposition",
+                        json_pack("{s:[], s:b, s:s, s:b}", "repairs", "fallback", 0, "analysis", "",
+                                  "is_atomic", 0));
     json_object_set_new(st, "sub_problems", json_array());
     json_object_set_new(st, "ledger", json_array());
     json_object_set_new(st, "costs",
                         json_pack("{s:f, s:i, s:i, s:i, s:i, s:i, s:{}, s:{}, s:{}, s:{}}",
                                   "total_usd", 0.0, "calls", 0, "input", 0, "output", 0,
-                                  "cache_write", 0, "cache_read", 0, "by_phase",
-                                  "by_sub_problem", "by_persona", "by_model"));
+                                  "cache_write", 0, "cache_read", 0, "by_phase", "by_sub_problem",
+                                  "by_persona", "by_model"));
     json_object_set_new(st, "notes", json_array());
     json_object_set_new(st, "interjections", json_array());
     json_object_set_new(st, "retries", json_array());
@@ -2221,8 +2238,7 @@ enum bo1_status bo1_engine_cancel(struct bo1_engine *e, struct bo1_session *s)
     return BO1_OK;
 }
 
-enum bo1_status bo1_engine_interject(struct bo1_engine *e, struct bo1_session *s,
-                                     const char *text)
+enum bo1_status bo1_engine_interject(struct bo1_engine *e, struct bo1_session *s, const char *text)
 {
     size_t len = text ? strlen(text) : 0;
 
@@ -2317,8 +2333,8 @@ void bo1_engine_tick(struct bo1_engine *e, struct bo1_session *s)
             settle_questions(s, NULL, "timed_out");
         return;
     }
-    if (st != BO1_STATE_CLARIFYING && st != BO1_STATE_DECOMPOSING &&
-        st != BO1_STATE_DELIBERATING && st != BO1_STATE_SYNTHESIZING)
+    if (st != BO1_STATE_CLARIFYING && st != BO1_STATE_DECOMPOSING && st != BO1_STATE_DELIBERATING &&
+        st != BO1_STATE_SYNTHESIZING)
         return;
     double elapsed = elapsed_of(s);
     double idle = now - jnum(s->st, "last_progress_at", now);
@@ -2333,10 +2349,9 @@ void bo1_engine_tick(struct bo1_engine *e, struct bo1_session *s)
     for (struct call *c = s->calls; c; c = c->next)
         c->s = NULL;
     s->calls = NULL;
-    halt_session(s, json_pack("{s:s, s:s, s:{s:f, s:f, s:f, s:f}}", "rule", rule, "action",
-                              "halt", "numbers", "elapsed_s", elapsed, "idle_s", idle,
-                              "wall_clock_s", e->cfg.wall_clock_s, "no_progress_s",
-                              e->cfg.no_progress_s));
+    halt_session(s, json_pack("{s:s, s:s, s:{s:f, s:f, s:f, s:f}}", "rule", rule, "action", "halt",
+                              "numbers", "elapsed_s", elapsed, "idle_s", idle, "wall_clock_s",
+                              e->cfg.wall_clock_s, "no_progress_s", e->cfg.no_progress_s));
     checkpoint(s);
     kick(s);
 }

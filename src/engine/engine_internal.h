@@ -36,10 +36,10 @@ enum sp_event {
     SPE_CONTRIBUTED,
     SPE_SUMMARIZED,
     SPE_NEXT_ROUND,
-    SPE_STOP,      /* stop rule or facilitator: vote */
+    SPE_STOP, /* stop rule or facilitator: vote */
     SPE_VOTED,
     SPE_SYNTHESIZED,
-    SPE_HALT,      /* budget spent / clock: finish with what exists */
+    SPE_HALT, /* budget spent / clock: finish with what exists */
     SPE_COUNT_
 };
 
@@ -59,8 +59,8 @@ const char *rules_phase(int round);
 /* Mean pairwise cosine of @n vectors (1.0 when n < 2). */
 double rules_convergence(const float *const *v, size_t n, size_t dim);
 /* Mean over @cur of (1 - max cosine to any of @prev). 1.0 when n_prev == 0. */
-double rules_novelty(const float *const *cur, size_t n_cur, const float *const *prev,
-                     size_t n_prev, size_t dim);
+double rules_novelty(const float *const *cur, size_t n_cur, const float *const *prev, size_t n_prev,
+                     size_t dim);
 /* Conflict 0..1 from convergence and the summary's agreement/disagreement counts. */
 double rules_conflict(double convergence, size_t agreements, size_t disagreements);
 
@@ -132,9 +132,9 @@ struct bo1_engine {
 
 struct bo1_session {
     struct bo1_engine *e;
-    json_t *st;          /* the whole state: the checkpoint */
-    struct call *calls;  /* in flight; detached when the session goes */
-    int pumping, again;  /* trampoline: callbacks that run inside the pump only flag */
+    json_t *st;         /* the whole state: the checkpoint */
+    struct call *calls; /* in flight; detached when the session goes */
+    int pumping, again; /* trampoline: callbacks that run inside the pump only flag */
 };
 
 /* session.c */

@@ -63,11 +63,10 @@ static const struct {
     {"clarify", "List at most 3 questions whose answers would change the recommendation and "
                 "that the board cannot assume. Ask none if the problem is clear enough. Answer "
                 "with one JSON object: {\"questions\":[{\"id\",\"question\",\"why\"}]}."},
-    {"decompose",
-     "Break the problem into 1 to 5 sub-problems, each framing a goal (not pre-chosen "
-     "options). An atomic problem is one sub-problem. Answer with one JSON object: "
-     "{\"analysis\",\"is_atomic\":bool,\"sub_problems\":[{\"id\",\"goal\",\"context\","
-     "\"complexity\":1-10,\"dependencies\":[ids]}]}."},
+    {"decompose", "Break the problem into 1 to 5 sub-problems, each framing a goal (not pre-chosen "
+                  "options). An atomic problem is one sub-problem. Answer with one JSON object: "
+                  "{\"analysis\",\"is_atomic\":bool,\"sub_problems\":[{\"id\",\"goal\",\"context\","
+                  "\"complexity\":1-10,\"dependencies\":[ids]}]}."},
     {"select", "Choose 3 to 5 personas from the candidates for this sub-problem, covering "
                "strategy, domain depth and practical operation, with little overlap. Answer "
                "with one JSON object: {\"personas\":[{\"code\",\"rationale\"}],\"coverage\"}."},
@@ -106,15 +105,24 @@ static const struct {
 
 /* Dynamic sections of the user message, in order: variable name and tag. */
 static const char *const sections[][2] = {
-    {"sub_problem", "sub_problem"},     {"dependencies", "dependency_conclusions"},
-    {"answers", "clarifications"},      {"board", "board"},
-    {"candidates", "candidates"},       {"history", "round_summaries"},
-    {"recent", "recent_contributions"}, {"research", "research"},
-    {"moderator_note", "moderator"},    {"interjections", "interjections"},
-    {"focus", "focus"},                 {"facilitator_limits", "limits"},
-    {"contributions", "contributions"}, {"research_query", "research_query"},
-    {"votes", "votes"},                 {"vote_result", "vote_result"},
-    {"disagree_and_commit", "disagree_and_commit"}, {"syntheses", "sub_problem_syntheses"},
+    {"sub_problem", "sub_problem"},
+    {"dependencies", "dependency_conclusions"},
+    {"answers", "clarifications"},
+    {"board", "board"},
+    {"candidates", "candidates"},
+    {"history", "round_summaries"},
+    {"recent", "recent_contributions"},
+    {"research", "research"},
+    {"moderator_note", "moderator"},
+    {"interjections", "interjections"},
+    {"focus", "focus"},
+    {"facilitator_limits", "limits"},
+    {"contributions", "contributions"},
+    {"research_query", "research_query"},
+    {"votes", "votes"},
+    {"vote_result", "vote_result"},
+    {"disagree_and_commit", "disagree_and_commit"},
+    {"syntheses", "sub_problem_syntheses"},
     {"retry_note", "note"},
 };
 

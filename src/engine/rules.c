@@ -64,8 +64,8 @@ double rules_convergence(const float *const *v, size_t n, size_t dim)
     return sum / (double)pairs;
 }
 
-double rules_novelty(const float *const *cur, size_t n_cur, const float *const *prev,
-                     size_t n_prev, size_t dim)
+double rules_novelty(const float *const *cur, size_t n_cur, const float *const *prev, size_t n_prev,
+                     size_t dim)
 {
     double sum = 0;
 
@@ -132,12 +132,15 @@ json_t *rules_stop(const struct stop_input *in, enum stop_action *action, int *s
     *streak_out = streak;
     return json_pack(
         "{s:s, s:s, s:i, s:{s:i, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:f, s:f}}", "rule",
-        rule, "action", act == STOP_NONE ? "continue" : act == STOP_VOTE ? "vote" : "halt",
+        rule, "action",
+        act == STOP_NONE   ? "continue"
+        : act == STOP_VOTE ? "vote"
+                           : "halt",
         "round", in->round, "numbers", "round", in->round, "max_rounds", in->max_rounds,
         "convergence", in->convergence, "novelty", in->novelty, "conflict", in->conflict,
-        "deadlock_rounds", streak, "spent_usd", in->spent, "budget_usd", in->budget,
-        "budget_share", in->budget > 0 ? in->spent / in->budget : 0.0, "elapsed_s",
-        in->elapsed_s, "idle_s", in->idle_s, "convergence_min", cfg->convergence_min);
+        "deadlock_rounds", streak, "spent_usd", in->spent, "budget_usd", in->budget, "budget_share",
+        in->budget > 0 ? in->spent / in->budget : 0.0, "elapsed_s", in->elapsed_s, "idle_s",
+        in->idle_s, "convergence_min", cfg->convergence_min);
 }
 
 /* ---- dependency graph ---- */
@@ -364,8 +367,8 @@ json_t *rules_board(const struct bo1_persona *const *personas, size_t n, const j
         else
             board_fits(personas, n, members, p, &why);
         if (why)
-            json_array_append_new(dropped, json_pack("{s:s, s:s}", "code", code ? code : "",
-                                                     "reason", why));
+            json_array_append_new(dropped,
+                                  json_pack("{s:s, s:s}", "code", code ? code : "", "reason", why));
         else
             json_array_append_new(members, json_string(p->code));
     }
@@ -533,8 +536,7 @@ json_t *rules_aggregate(const json_t *votes, int one_way_door_option,
         if (jbool(v, "failed", 0) || !*jstr(v, "recommendation", ""))
             continue;
         for (size_t k = 0; win && k < json_array_size(json_object_get(win, "members")); k++)
-            if (!strcmp(json_string_value(json_array_get(json_object_get(win, "members"), k)),
-                        who))
+            if (!strcmp(json_string_value(json_array_get(json_object_get(win, "members"), k)), who))
                 in_win = 1;
         if (!in_win)
             json_array_append_new(dissenters, json_string(who));
@@ -543,19 +545,18 @@ json_t *rules_aggregate(const json_t *votes, int one_way_door_option,
     json_t *split = json_array();
     for (size_t k = 0; k < json_array_size(options); k++) {
         const json_t *o = json_array_get(options, k);
-        json_array_append_new(split, json_pack("{s:s, s:i, s:f, s:O}", "recommendation",
-                                               jstr(o, "recommendation", ""), "votes",
-                                               jint(o, "count", 0), "confidence_sum",
-                                               jnum(o, "weight", 0), "members",
-                                               json_object_get(o, "members")));
+        json_array_append_new(split,
+                              json_pack("{s:s, s:i, s:f, s:O}", "recommendation",
+                                        jstr(o, "recommendation", ""), "votes", jint(o, "count", 0),
+                                        "confidence_sum", jnum(o, "weight", 0), "members",
+                                        json_object_get(o, "members")));
     }
     res = json_pack("{s:s, s:s, s:b, s:b, s:f, s:f, s:f, s:f, s:f, s:i, s:o, s:o, s:o, s:b}",
                     "outcome", outcome, "method", method, "deferred", deferred, "one_way_door",
-                    one_way, "winning_share", share, "dissent_share", dissent,
-                    "mean_confidence", mean_c, "confidence_min", valid ? cmin : 0.0,
-                    "confidence_max", valid ? cmax : 0.0, "valid_votes", (int)valid, "split",
-                    split, "dissenters", dissenters, "abstained", abstained,
-                    "disagree_and_commit", commit);
+                    one_way, "winning_share", share, "dissent_share", dissent, "mean_confidence",
+                    mean_c, "confidence_min", valid ? cmin : 0.0, "confidence_max",
+                    valid ? cmax : 0.0, "valid_votes", (int)valid, "split", split, "dissenters",
+                    dissenters, "abstained", abstained, "disagree_and_commit", commit);
     json_decref(options);
     return res;
 }

@@ -79,8 +79,8 @@ static void check_constraints(const json_t *cs, json_t *errors)
 
 static void check_options(const json_t *o, json_t *errors)
 {
-    static const char *const allowed[] = {"personas", "max_rounds", "budget_usd", "clarify",
-                                          "one_way_door", "start", NULL};
+    static const char *const allowed[] = {"personas",     "max_rounds", "budget_usd", "clarify",
+                                          "one_way_door", "start",      NULL};
     const json_t *v;
 
     if (!json_is_object(o)) {
@@ -139,8 +139,7 @@ enum bo1_status session_validate(const json_t *request, json_t *errors, json_t *
         err(errors, "problem.statement", "required string");
     else if (has_nul(stmt))
         err(errors, "problem.statement", "must not contain NUL");
-    else if (utf8_len(json_string_value(stmt)) < 10 ||
-             utf8_len(json_string_value(stmt)) > 10000)
+    else if (utf8_len(json_string_value(stmt)) < 10 || utf8_len(json_string_value(stmt)) > 10000)
         err(errors, "problem.statement", "must be 10 to 10,000 characters");
     ctx = json_object_get(p, "context");
     if (ctx && !json_is_null(ctx)) {
@@ -195,9 +194,8 @@ enum bo1_session_status session_status_of(const json_t *st)
 
 const char *bo1_session_status_name(enum bo1_session_status st)
 {
-    static const char *const names[] = {"created",        "running",   "paused",
-                                        "awaiting_input", "completed", "failed",
-                                        "cancelled"};
+    static const char *const names[] = {"created",   "running", "paused",   "awaiting_input",
+                                        "completed", "failed",  "cancelled"};
     return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
 }
 
@@ -214,8 +212,7 @@ enum bo1_session_status bo1_session_status(const struct bo1_session *s)
 int bo1_session_is_terminal(const struct bo1_session *s)
 {
     enum bo1_session_status st = bo1_session_status(s);
-    return st == BO1_SESSION_COMPLETED || st == BO1_SESSION_FAILED ||
-           st == BO1_SESSION_CANCELLED;
+    return st == BO1_SESSION_COMPLETED || st == BO1_SESSION_FAILED || st == BO1_SESSION_CANCELLED;
 }
 
 const json_t *bo1_session_state(const struct bo1_session *s)

@@ -6,20 +6,31 @@
 #include "engine_internal.h"
 
 static const char *const state_names[BO1_STATE_COUNT_] = {
-    [BO1_STATE_CREATED] = "created",         [BO1_STATE_CLARIFYING] = "clarifying",
-    [BO1_STATE_AWAITING_INPUT] = "awaiting_input", [BO1_STATE_DECOMPOSING] = "decomposing",
-    [BO1_STATE_DELIBERATING] = "deliberating", [BO1_STATE_SYNTHESIZING] = "synthesizing",
-    [BO1_STATE_PAUSED] = "paused",           [BO1_STATE_COMPLETED] = "completed",
-    [BO1_STATE_FAILED] = "failed",           [BO1_STATE_CANCELLED] = "cancelled",
+    [BO1_STATE_CREATED] = "created",
+    [BO1_STATE_CLARIFYING] = "clarifying",
+    [BO1_STATE_AWAITING_INPUT] = "awaiting_input",
+    [BO1_STATE_DECOMPOSING] = "decomposing",
+    [BO1_STATE_DELIBERATING] = "deliberating",
+    [BO1_STATE_SYNTHESIZING] = "synthesizing",
+    [BO1_STATE_PAUSED] = "paused",
+    [BO1_STATE_COMPLETED] = "completed",
+    [BO1_STATE_FAILED] = "failed",
+    [BO1_STATE_CANCELLED] = "cancelled",
 };
 
 static const char *const event_names[BO1_EV_COUNT_] = {
-    [BO1_EV_START] = "start",         [BO1_EV_QUESTIONS] = "questions",
-    [BO1_EV_NO_QUESTIONS] = "no_questions", [BO1_EV_INPUT] = "input",
-    [BO1_EV_DECOMPOSED] = "decomposed", [BO1_EV_BOARDS_DONE] = "boards_done",
-    [BO1_EV_SYNTHESIZED] = "synthesized", [BO1_EV_PAUSE] = "pause",
-    [BO1_EV_RESUME] = "resume",       [BO1_EV_CANCEL] = "cancel",
-    [BO1_EV_FAIL] = "fail",           [BO1_EV_HALT] = "halt",
+    [BO1_EV_START] = "start",
+    [BO1_EV_QUESTIONS] = "questions",
+    [BO1_EV_NO_QUESTIONS] = "no_questions",
+    [BO1_EV_INPUT] = "input",
+    [BO1_EV_DECOMPOSED] = "decomposed",
+    [BO1_EV_BOARDS_DONE] = "boards_done",
+    [BO1_EV_SYNTHESIZED] = "synthesized",
+    [BO1_EV_PAUSE] = "pause",
+    [BO1_EV_RESUME] = "resume",
+    [BO1_EV_CANCEL] = "cancel",
+    [BO1_EV_FAIL] = "fail",
+    [BO1_EV_HALT] = "halt",
 };
 
 /* LIVE matches every state that is neither terminal nor CREATED; BACK means "the state
@@ -94,22 +105,34 @@ int bo1_state_parse(const char *name)
 /* ---- sub-problems ---- */
 
 static const char *const stage_names[SP_STAGE_COUNT_] = {
-    [SP_WAITING] = "waiting",         [SP_SELECTING] = "selecting",
-    [SP_FACILITATING] = "facilitating", [SP_INTERVENING] = "intervening",
-    [SP_ASKING] = "asking",           [SP_CONTRIBUTING] = "contributing",
-    [SP_SUMMARIZING] = "summarizing", [SP_MEASURING] = "measuring",
-    [SP_VOTING] = "voting",           [SP_SYNTHESIZING] = "synthesizing",
+    [SP_WAITING] = "waiting",
+    [SP_SELECTING] = "selecting",
+    [SP_FACILITATING] = "facilitating",
+    [SP_INTERVENING] = "intervening",
+    [SP_ASKING] = "asking",
+    [SP_CONTRIBUTING] = "contributing",
+    [SP_SUMMARIZING] = "summarizing",
+    [SP_MEASURING] = "measuring",
+    [SP_VOTING] = "voting",
+    [SP_SYNTHESIZING] = "synthesizing",
     [SP_DONE] = "done",
 };
 
 static const char *const sp_event_names[SPE_COUNT_] = {
-    [SPE_DEPS_READY] = "deps_ready", [SPE_BOARD_READY] = "board_ready",
-    [SPE_CONTINUE] = "continue",     [SPE_INTERVENE] = "intervene",
-    [SPE_ASK] = "ask",               [SPE_ANSWERED] = "answered",
-    [SPE_INTERVENED] = "intervened", [SPE_CONTRIBUTED] = "contributed",
-    [SPE_SUMMARIZED] = "summarized", [SPE_NEXT_ROUND] = "next_round",
-    [SPE_STOP] = "stop",             [SPE_VOTED] = "voted",
-    [SPE_SYNTHESIZED] = "synthesized", [SPE_HALT] = "halt",
+    [SPE_DEPS_READY] = "deps_ready",
+    [SPE_BOARD_READY] = "board_ready",
+    [SPE_CONTINUE] = "continue",
+    [SPE_INTERVENE] = "intervene",
+    [SPE_ASK] = "ask",
+    [SPE_ANSWERED] = "answered",
+    [SPE_INTERVENED] = "intervened",
+    [SPE_CONTRIBUTED] = "contributed",
+    [SPE_SUMMARIZED] = "summarized",
+    [SPE_NEXT_ROUND] = "next_round",
+    [SPE_STOP] = "stop",
+    [SPE_VOTED] = "voted",
+    [SPE_SYNTHESIZED] = "synthesized",
+    [SPE_HALT] = "halt",
 };
 
 #define SP_ANY SP_STAGE_COUNT_
