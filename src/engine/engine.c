@@ -1264,9 +1264,12 @@ static void apply_board(struct bo1_session *s, json_t *sp, json_t *board)
              "trio sat instead.",
              jstr(sp, "id", ""));
     json_t *members = json_array();
+    json_t *names = json_object();
+    json_object_set_new(board, "names", names);
     for (size_t i = 0; i < json_array_size(json_object_get(board, "members")); i++) {
         const char *code = json_string_value(json_array_get(json_object_get(board, "members"), i));
         const struct bo1_persona *p = persona_get(s->e, code);
+        set_str(names, code, p && p->name ? p->name : code);
         json_array_append_new(members, json_pack("{s:s, s:s, s:s, s:s}", "code", code, "name",
                                                  p && p->name ? p->name : code, "role",
                                                  p && p->role ? p->role : "", "category",

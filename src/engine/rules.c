@@ -130,17 +130,25 @@ json_t *rules_stop(const struct stop_input *in, enum stop_action *action, int *s
     }
     *action = act;
     *streak_out = streak;
-    return json_pack(
-        "{s:s, s:s, s:i, s:{s:i, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:f, s:f}}", "rule",
-        rule, "action",
-        act == STOP_NONE   ? "continue"
-        : act == STOP_VOTE ? "vote"
-                           : "halt",
-        "round", in->round, "numbers", "round", in->round, "max_rounds", in->max_rounds,
-        "convergence", in->convergence, "novelty", in->novelty, "conflict", in->conflict,
-        "deadlock_rounds", streak, "spent_usd", in->spent, "budget_usd", in->budget, "budget_share",
-        in->budget > 0 ? in->spent / in->budget : 0.0, "elapsed_s", in->elapsed_s, "idle_s",
-        in->idle_s, "convergence_min", cfg->convergence_min);
+    json_t *out =
+        json_pack("{s:s, s:s, s:i, s:{s:i, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:f, s:f}}",
+                  "rule", rule, "action",
+                  act == STOP_NONE   ? "continue"
+                  : act == STOP_VOTE ? "vote"
+                                     : "halt",
+                  "round", in->round, "numbers", "round", in->round, "max_rounds", in->max_rounds,
+                  "convergence", in->convergence, "novelty", in->novelty, "conflict", in->conflict,
+                  "deadlock_rounds", streak, "spent_usd", in->spent, "budget_usd", in->budget,
+                  "budget_share", in->budget > 0 ? in->spent / in->budget : 0.0, "elapsed_s",
+                  in->elapsed_s, "idle_s", in->idle_s, "convergence_min", cfg->convergence_min);
+    json_t *nums = json_object_get(out, "numbers");
+    json_object_set_new(nums, "novelty_max", json_real(cfg->novelty_max));
+    json_object_set_new(nums, "deadlock_conflict", json_real(cfg->deadlock_conflict));
+    json_object_set_new(nums, "deadlock_novelty", json_real(cfg->deadlock_novelty));
+    json_object_set_new(nums, "budget_vote_share", json_real(cfg->budget_vote_share));
+    json_object_set_new(nums, "wall_clock_s", json_real(cfg->wall_clock_s));
+    json_object_set_new(nums, "no_progress_s", json_real(cfg->no_progress_s));
+    return out;
 }
 
 /* ---- dependency graph ---- */

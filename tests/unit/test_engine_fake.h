@@ -111,7 +111,7 @@ static const char *const fake_tasks[] = {"clarify",  "decompose",  "select",    
                                          "moderate", "facilitate", "summarize",        "research",
                                          "vote",     "synthesize", "synthesize_final", NULL};
 
-static int task_index(const char *t)
+__attribute__((unused)) static int task_index(const char *t)
 {
     for (int i = 0; fake_tasks[i]; i++)
         if (!strcmp(fake_tasks[i], t))
@@ -129,7 +129,7 @@ static int marker(const char *text, const char *name, int dflt)
     return p ? atoi(p + strlen(pat)) : dflt;
 }
 
-static int prompt_round(const char *user)
+__attribute__((unused)) static int prompt_round(const char *user)
 {
     const char *p = strstr(user, "<round>");
     return p ? atoi(p + 7) : 0;
@@ -309,7 +309,7 @@ static enum bo1_status fake_call(void *ctx, const struct bo1_llm_request *rq, bo
 }
 
 /* Deliver the oldest queued answer. Returns 0 when the queue was empty. */
-static int fake_deliver_one(struct fake *f)
+__attribute__((unused)) static int fake_deliver_one(struct fake *f)
 {
     struct queued qd;
     struct bo1_llm_response r;
@@ -335,14 +335,15 @@ static int fake_deliver_one(struct fake *f)
     return 1;
 }
 
-static void fake_drain(struct fake *f)
+__attribute__((unused)) static void fake_drain(struct fake *f)
 {
     while (fake_deliver_one(f))
         ;
 }
 
-static enum bo1_status fake_embed(void *ctx, const char *sid, const char *const *texts, size_t n,
-                                  bo1_embed_done_cb *cb, void *arg)
+__attribute__((unused)) static enum bo1_status fake_embed(void *ctx, const char *sid,
+                                                          const char *const *texts, size_t n,
+                                                          bo1_embed_done_cb *cb, void *arg)
 {
     float *store = calloc(n ? n : 1, 64 * sizeof(float));
     const float **v = calloc(n ? n : 1, sizeof(*v));
@@ -425,8 +426,8 @@ static struct bo1_engine *fake_engine(struct fake *f, struct bo1_engine_config *
     return bo1_engine_new(&cfg, &fx);
 }
 
-static struct bo1_session *fake_session(struct bo1_engine *e, const char *statement,
-                                        const char *options_json)
+__attribute__((unused)) static struct bo1_session *
+fake_session(struct bo1_engine *e, const char *statement, const char *options_json)
 {
     json_t *req = json_pack("{s:{s:s}}", "problem", "statement", statement);
     json_t *errs = NULL;
@@ -440,7 +441,7 @@ static struct bo1_session *fake_session(struct bo1_engine *e, const char *statem
     return s;
 }
 
-static size_t count_events(const struct fake *f, const char *type)
+__attribute__((unused)) static size_t count_events(const struct fake *f, const char *type)
 {
     size_t n = 0;
     for (size_t i = 0; i < json_array_size(f->events); i++)
@@ -449,12 +450,12 @@ static size_t count_events(const struct fake *f, const char *type)
     return n;
 }
 
-static json_t *state_sp(const struct bo1_session *s, size_t i)
+__attribute__((unused)) static json_t *state_sp(const struct bo1_session *s, size_t i)
 {
     return json_array_get(json_object_get(bo1_session_state(s), "sub_problems"), i);
 }
 
-static const char *state_name(const struct bo1_session *s)
+__attribute__((unused)) static const char *state_name(const struct bo1_session *s)
 {
     return jstr(bo1_session_state(s), "state", "");
 }
