@@ -120,7 +120,12 @@ struct built_prompt {
 enum bo1_status prompt_build(const struct bo1_prompts *prompts, const char *task,
                              const json_t *vars, struct built_prompt *out);
 void built_prompt_fini(struct built_prompt *p);
-char *prompt_escape(const char *s); /* XML-escape user text; caller frees */
+
+/* ---- vars.c ---- */
+struct bo1_session;
+/* The prompt variables of one slot (names of the bo1/prompt.h placeholder table). */
+json_t *slot_vars(const struct bo1_session *s, const json_t *owner, const json_t *batch,
+                  const json_t *slot);
 
 /* ---- run-time objects (engine.c, session.c) ---- */
 struct call; /* a model or embedding call in flight */

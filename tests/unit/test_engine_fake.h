@@ -159,6 +159,8 @@ static char *fake_answer(struct fake *f, const struct bo1_llm_request *rq, const
     int retry = strstr(user, "could not be used") != NULL;
 
     prompt_attr(user, "<speaker code=\"", who, sizeof(who));
+    if (!who[0])
+        prompt_attr(user, "<voter code=\"", who, sizeof(who));
     if (f->bad_always && !strcmp(f->bad_always, t))
         return strdup("I would rather not answer in that format.");
     if (f->bad_once && !strcmp(f->bad_once, t) && !retry)
@@ -272,6 +274,8 @@ static enum bo1_status fake_call(void *ctx, const struct bo1_llm_request *rq, bo
                                                 rq->tier == BO1_LLM_TIER_DEEP ? "deep" : "fast",
                                                 "user", user, "all", all));
     prompt_attr(user, "<speaker code=\"", who, sizeof(who));
+    if (!who[0])
+        prompt_attr(user, "<voter code=\"", who, sizeof(who));
     int retry = strstr(user, "could not be used") != NULL;
     int is_synth = !strncmp(rq->task, "synthesize", 10);
     if (f->fail_persona && !strcmp(who, f->fail_persona) &&
