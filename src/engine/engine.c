@@ -384,6 +384,7 @@ static void slot_answer(struct bo1_session *s, const char *owner, json_t *batch,
     enum bo1_status st = r->status;
 
     ledger_add(s, owner, batch, slot, r);
+    set_num(s->st, "last_progress_at", now_s(s->e)); /* an answer is progress */
     if (st == BO1_SPEND_LIMIT) {
         json_object_set_new(s->st, "pending_failure",
                             json_pack("{s:s, s:s}", "code", "SPEND_LIMIT", "message",

@@ -97,6 +97,8 @@ struct fake {
     double vote_conf;            /* default confidence */
     int refuse_calls;            /* call_model returns an error synchronously */
     int use_embed;               /* provide an embed effect (local vectors, dim 64) */
+    int cost_contribute_only;    /* only contribute calls cost money */
+    int spend_limit;             /* every call fails with SPEND_LIMIT */
     /* records */
     int calls;
     int calls_by_task[16];
@@ -227,6 +229,9 @@ static char *fake_answer(struct fake *f, const struct bo1_llm_request *rq, const
                  a);
         return strdup(buf);
     }
+    if (!strcmp(t, "summarize") && f->deadlock)
+        return strdup("{\"summary\":\"Nobody moved.\",\"agreements\":[],"
+                      "\"disagreements\":[\"everything\",\"still\"],\"open_questions\":[]}");
     if (!strcmp(t, "summarize"))
         return strdup("{\"summary\":\"The board discussed.\",\"agreements\":[\"a\"],"
                       "\"disagreements\":[],\"open_questions\":[\"q?\"],}");
@@ -278,8 +283,12 @@ static enum bo1_status fake_call(void *ctx, const struct bo1_llm_request *rq, bo
         prompt_attr(user, "<voter code=\"", who, sizeof(who));
     int retry = strstr(user, "could not be used") != NULL;
     int is_synth = !strncmp(rq->task, "synthesize", 10);
-    if (f->fail_persona && !strcmp(who, f->fail_persona) &&
-        (!strcmp(rq->task, "contribute") || !strcmp(rq->task, "vote"))) {
+    if (f->cost_contribute_only && strcmp(rq->task, "contribute"))
+        qd.cost = 0;
+    if (f->spend_limit) {
+        qd.status = BO1_SPEND_LIMIT;
+    } else if (f->fail_persona && !strcmp(who, f->fail_persona) &&
+               (!strcmp(rq->task, "contribute") || !strcmp(rq->task, "vote"))) {
         qd.status = BO1_UPSTREAM_FAILED;
     } else if (is_synth && (f->all_synthesis_fail ||
                             (f->deep_fail_synthesis && rq->tier == BO1_LLM_TIER_DEEP))) {

@@ -160,18 +160,17 @@ END_TEST
 
 START_TEST(test_rules_dag_repair_records_each_fix)
 {
-    json_t *sps = json_loads(
-        "[{\"id\":\"a\",\"dependencies\":[\"b\",\"zz\",\"a\"]},"
-        "{\"id\":\"b\",\"dependencies\":[\"c\",\"c\"]},"
-        "{\"id\":\"c\",\"dependencies\":[\"a\"]},"
-        "{\"id\":\"a\",\"dependencies\":[]},{\"dependencies\":[]}]",
-        0, NULL);
+    json_t *sps = json_loads("[{\"id\":\"a\",\"dependencies\":[\"b\",\"zz\",\"a\"]},"
+                             "{\"id\":\"b\",\"dependencies\":[\"c\",\"c\"]},"
+                             "{\"id\":\"c\",\"dependencies\":[\"a\"]},"
+                             "{\"id\":\"a\",\"dependencies\":[]},{\"dependencies\":[]}]",
+                             0, NULL);
     json_t *rep = json_array();
     size_t order[8];
 
     size_t n = rules_dag_repair(sps, rep);
-    const char *kinds[] = {"duplicate_id_renamed", "missing_id_named",
-                           "unknown_dependency_dropped", "self_dependency_dropped",
+    const char *kinds[] = {"duplicate_id_renamed",         "missing_id_named",
+                           "unknown_dependency_dropped",   "self_dependency_dropped",
                            "duplicate_dependency_dropped", "cycle_broken"};
     ck_assert_uint_eq(n, 6);
     for (size_t i = 0; i < 6; i++)
@@ -261,11 +260,12 @@ static json_t *agg(const char *votes_json, int one_way)
 
 START_TEST(test_rules_vote_simple_majority)
 {
-    json_t *r = agg("[{\"persona\":\"a\",\"recommendation\":\"Hire a sales lead\",\"confidence\":0.8},"
-                    "{\"persona\":\"b\",\"recommendation\":\"hire a Sales Lead.\",\"confidence\":0.7},"
-                    "{\"persona\":\"c\",\"recommendation\":\"Build PLG first\",\"confidence\":0.8},"
-                    "{\"persona\":\"d\",\"recommendation\":\"Hire a sales lead now\",\"confidence\":0.9}]",
-                    0);
+    json_t *r =
+        agg("[{\"persona\":\"a\",\"recommendation\":\"Hire a sales lead\",\"confidence\":0.8},"
+            "{\"persona\":\"b\",\"recommendation\":\"hire a Sales Lead.\",\"confidence\":0.7},"
+            "{\"persona\":\"c\",\"recommendation\":\"Build PLG first\",\"confidence\":0.8},"
+            "{\"persona\":\"d\",\"recommendation\":\"Hire a sales lead now\",\"confidence\":0.9}]",
+            0);
     ck_assert_str_eq(jstr(r, "outcome", ""), "Hire a sales lead");
     ck_assert_str_eq(jstr(r, "method", ""), "majority");
     ck_assert(fabs(jnum(r, "winning_share", 0) - 0.75) < 1e-9);
