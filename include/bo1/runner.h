@@ -17,11 +17,11 @@ struct bo1_engine_config;
 struct bo1_buf;
 
 struct bo1_runner_options {
-    unsigned max_running;  /* sessions this instance runs at once; default 200 */
-    unsigned lease_ms;     /* default 10000 */
-    unsigned poll_ms;      /* job stream and user-action poll; default 250 */
-    unsigned ttl_s;        /* finished sessions kept */
-    unsigned events_max;   /* stream bound */
+    unsigned max_running; /* sessions this instance runs at once; default 200 */
+    unsigned lease_ms;    /* default 10000 */
+    unsigned poll_ms;     /* job stream and user-action poll; default 250 */
+    unsigned ttl_s;       /* finished sessions kept */
+    unsigned events_max;  /* stream bound */
     const char *exports_dir;
 };
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "../store/scripts.h"
 #include "bo1/buf.h"
 #include "bo1/clock.h"
 #include "bo1/embed.h"
@@ -20,7 +21,6 @@
 #include "bo1/runner.h"
 #include "bo1/session.h"
 #include "bo1/store.h"
-#include "../store/scripts.h"
 
 #define MAX_EVENTS_PER_WRITE 64
 
@@ -30,13 +30,13 @@ struct run {
     char id[32];
     char job_entry[48];
     struct bo1_session *s;
-    json_t *base_doc;   /* the create document: id, problem, options, created_at, ... */
-    json_t *events;     /* array of event texts not yet written */
-    json_t *ckpt;       /* latest checkpoint not yet written, or NULL */
+    json_t *base_doc; /* the create document: id, problem, options, created_at, ... */
+    json_t *events;   /* array of event texts not yet written */
+    json_t *ckpt;     /* latest checkpoint not yet written, or NULL */
     int writing;
     int polling;
-    int stopping;       /* lease lost or shutting down: write nothing more */
-    int requeue;        /* when stopping: hand the session to another instance */
+    int stopping; /* lease lost or shutting down: write nothing more */
+    int requeue;  /* when stopping: hand the session to another instance */
     int report_done;
     int64_t last_renew_ms;
     int64_t last_tick_ms;
@@ -123,6 +123,17 @@ static void run_free(struct run *run)
 static const char *api_status(const struct run *run)
 {
     return bo1_session_status_name(bo1_session_status(run->s));
+}
+
+/* One event as the text stored in the stream. Takes @data. Returns: malloc'd, or NULL. */
+static char *dump_event(const char *id, const char *iso, const char *type, json_t *data)
+{
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:o}", "type", type, "session_id", id, "ts", iso,
+                           "data", data ? data : json_object());
+    char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+
+    json_decref(ev);
+    return text;
 }
 
 /* --- release: give the session back (requeue) or finish it (ack) --- */
@@ -233,8 +244,7 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     if (status && !bo1_session_is_terminal(run->s)) {
         if (strcmp(status, "cancelled") == 0)
             bo1_engine_cancel(run->r->engine, run->s);
-        else if (strcmp(status, "paused") == 0 &&
-                 bo1_session_status(run->s) != BO1_SESSION_PAUSED)
+        else if (strcmp(status, "paused") == 0 && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
             bo1_engine_pause(run->r->engine, run->s);
     }
     if (json_array_size(run->events) || run->ckpt)
@@ -344,7 +354,8 @@ static void write_report(struct run *run)
 
     bo1_buf_init(&js, 0);
     bo1_buf_init(&md, 0);
-    if (bo1_report_render_json(state, &js) != BO1_OK || bo1_report_render_md(state, &md) != BO1_OK) {
+    if (bo1_report_render_json(state, &js) != BO1_OK ||
+        bo1_report_render_md(state, &md) != BO1_OK) {
         bo1_log_error(NULL, json_pack("{s:s}", "session_id", run->id), "report rendering failed");
         run->report_done = 1;
         bo1_buf_fini(&js);
@@ -353,12 +364,13 @@ static void write_report(struct run *run)
         return;
     }
     if (r->exports_dir && r->exports_dir[0]) {
-        char path_md[512];
-        char path_json[512];
-        if (bo1_report_export_state(state, r->exports_dir, (double)bo1_clock_wall_ms() / 1000.0,
-                                    path_md, sizeof(path_md), path_json,
-                                    sizeof(path_json)) != BO1_OK)
-            bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "dir", r->exports_dir),
+        json_t *paths = NULL;
+        enum bo1_status xst = bo1_report_export_state(state, r->exports_dir,
+                                                      (double)bo1_clock_wall_ms() / 1000.0, &paths);
+        json_decref(paths);
+        if (xst != BO1_OK)
+            bo1_log_warn(NULL,
+                         json_pack("{s:s, s:s}", "session_id", run->id, "dir", r->exports_dir),
                          "report export to files failed");
     }
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:report", run->id);
@@ -415,7 +427,6 @@ static void fx_publish(void *ctx, const char *session_id, const char *type, json
 {
     struct run *run = find_run(ctx, session_id);
     char iso[40];
-    json_t *ev;
     char *text;
 
     if (!run || run->stopping) {
@@ -423,10 +434,7 @@ static void fx_publish(void *ctx, const char *session_id, const char *type, json
         return;
     }
     bo1_clock_iso(bo1_clock_wall_ms(), iso);
-    ev = json_pack("{s:s, s:s, s:s, s:o}", "type", type, "session_id", session_id, "ts", iso,
-                   "data", data ? data : json_object());
-    text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
+    text = dump_event(session_id, iso, type, data);
     if (text)
         json_array_append_new(run->events, json_string(text));
     free(text);
@@ -472,8 +480,7 @@ static void on_polled(enum bo1_status st, const redisReply *reply, void *arg)
             bo1_engine_answer(r->engine, run->s, json_object_get(in, "answers"),
                               json_is_true(json_object_get(in, "skip")));
         else if (kind && strcmp(kind, "interjection") == 0)
-            bo1_engine_interject(r->engine, run->s,
-                                 json_string_value(json_object_get(in, "text")));
+            bo1_engine_interject(r->engine, run->s, json_string_value(json_object_get(in, "text")));
         json_decref(in);
     }
     if (status && strcmp(status, "cancelled") == 0)
@@ -543,6 +550,66 @@ static void ack_entry(struct bo1_runner *r, const char *entry)
     bo1_store_command(r->store, on_renewed, NULL, "XACK bo1:jobs bo1 %s", entry);
 }
 
+static void on_fail_written(enum bo1_status st, const redisReply *reply, void *arg)
+{
+    struct run *run = arg;
+
+    (void)st;
+    (void)reply;
+    run->writing = 0;
+    bo1_hub_notify(run->r->hub, run->id);
+    run->stopping = 1;
+    release_if_stopped(run);
+}
+
+/* The engine refused the session (e.g. a checkpoint it cannot read): fail it visibly. */
+static void fail_unstartable(struct run *run, const char *why)
+{
+    struct bo1_runner *r = run->r;
+    char iso[40];
+    char keys[3][64];
+    char now[24];
+    char ttl[16];
+    char max[16];
+    char *ev[3];
+    const char *argv[14];
+    int argc = 0;
+
+    bo1_clock_iso(bo1_clock_wall_ms(), iso);
+    ev[0] = dump_event(run->id, iso, "error",
+                       json_pack("{s:s, s:s}", "code", "ENGINE_REFUSED", "message", why));
+    ev[1] = dump_event(run->id, iso, "session.status", json_pack("{s:s}", "status", "failed"));
+    ev[2] = dump_event(run->id, iso, "session.completed", json_pack("{s:s}", "status", "failed"));
+    snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
+    snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
+    snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
+    snprintf(now, sizeof(now), "%lld", (long long)bo1_clock_wall_ms());
+    snprintf(ttl, sizeof(ttl), "%u", r->opt.ttl_s);
+    snprintf(max, sizeof(max), "%u", r->opt.events_max);
+    argv[argc++] = keys[0];
+    argv[argc++] = keys[1];
+    argv[argc++] = keys[2];
+    argv[argc++] = r->instance;
+    argv[argc++] = max;
+    argv[argc++] = "failed";
+    argv[argc++] = "";
+    argv[argc++] = now;
+    argv[argc++] = ttl;
+    argv[argc++] = run->id;
+    argv[argc++] = "";
+    for (int i = 0; i < 3; i++)
+        argv[argc++] = ev[i] ? ev[i] : "{}";
+    atomic_fetch_add(&r->failed, 1);
+    if (eval(r, bo1_lua_append, 3, argv, argc, on_fail_written, run) == BO1_OK)
+        run->writing = 1;
+    else {
+        run->stopping = 1;
+        release_if_stopped(run);
+    }
+    for (int i = 0; i < 3; i++)
+        free(ev[i]);
+}
+
 static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *reply)
 {
     const char *doc_text = elem(reply, 1);
@@ -562,12 +629,11 @@ static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *r
     snprintf(run->id, sizeof(run->id), "%s", c->id);
     snprintf(run->job_entry, sizeof(run->job_entry), "%s", c->entry);
     run->events = json_array();
-    run->base_doc = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "id",
-                              json_object_get(doc, "id"), "problem",
-                              json_object_get(doc, "problem"), "options",
-                              json_object_get(doc, "options"), "created_at",
-                              json_object_get(doc, "created_at"), "simulated_model",
-                              json_object_get(doc, "simulated_model"), "phase_started_at", NULL);
+    run->base_doc =
+        json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "id", json_object_get(doc, "id"), "problem",
+                  json_object_get(doc, "problem"), "options", json_object_get(doc, "options"),
+                  "created_at", json_object_get(doc, "created_at"), "simulated_model",
+                  json_object_get(doc, "simulated_model"));
     run->last_renew_ms = bo1_clock_mono_ms();
     run->next = r->runs;
     r->runs = run;
@@ -581,13 +647,22 @@ static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *r
             st = bo1_engine_unpause(r->engine, run->s);
         if (c->took_over)
             atomic_fetch_add(&r->taken_over, 1);
-        bo1_log_info(NULL, json_pack("{s:s, s:b}", "session_id", run->id, "took_over",
-                                     c->took_over),
+        bo1_log_info(NULL,
+                     json_pack("{s:s, s:b}", "session_id", run->id, "took_over", c->took_over),
                      "session resumed from its checkpoint");
     } else {
         json_t *request = json_pack("{s:O, s:O}", "problem", json_object_get(doc, "problem"),
                                     "options", json_object_get(doc, "options"));
-        json_object_del(json_object_get(request, "options"), "start");
+        json_t *opts = json_object_get(request, "options");
+        const char *key;
+        json_t *v;
+        void *tmp;
+        /* The engine wants absent options, not nulls. */
+        json_object_foreach_safe(opts, tmp, key, v)
+        {
+            if (json_is_null(v) || strcmp(key, "start") == 0)
+                json_object_del(opts, key);
+        }
         st = bo1_engine_create(r->engine, run->id, request, &run->s, &errors);
         json_decref(request);
         if (st == BO1_OK)
@@ -601,10 +676,9 @@ static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *r
                       json_pack("{s:s, s:s, s:s?}", "session_id", run->id, "status",
                                 bo1_status_name(st), "errors", e),
                       "session could not start");
+        fail_unstartable(run, e ? e : bo1_status_hint(st));
         free(e);
         json_decref(errors);
-        run->stopping = 1;
-        release_if_stopped(run);
         return;
     }
     json_decref(errors);
@@ -744,9 +818,8 @@ static void on_timer(uv_timer_t *t)
     }
     if (now - r->last_autoclaim_ms >= 1000 && running < r->opt.max_running) {
         r->last_autoclaim_ms = now;
-        bo1_store_command(r->store, on_autoclaim, r,
-                          "XAUTOCLAIM bo1:jobs bo1 %s %u 0-0 COUNT 20", r->instance,
-                          r->opt.lease_ms + 1000);
+        bo1_store_command(r->store, on_autoclaim, r, "XAUTOCLAIM bo1:jobs bo1 %s %u 0-0 COUNT 20",
+                          r->instance, r->opt.lease_ms + 1000);
     }
 }
 
@@ -865,7 +938,6 @@ enum bo1_status bo1_runner_metrics(const struct bo1_runner *r, struct bo1_buf *o
         "# HELP bo1_sessions_taken_over_total Sessions resumed here after another instance.\n"
         "# TYPE bo1_sessions_taken_over_total counter\nbo1_sessions_taken_over_total %llu\n",
         atomic_load(&r->running), (unsigned long long)atomic_load(&r->completed),
-        (unsigned long long)atomic_load(&r->failed),
-        (unsigned long long)atomic_load(&r->cancelled),
+        (unsigned long long)atomic_load(&r->failed), (unsigned long long)atomic_load(&r->cancelled),
         (unsigned long long)atomic_load(&r->taken_over));
 }

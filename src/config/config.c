@@ -109,6 +109,10 @@ static const struct knob knobs[] = {
      "sessions queued, running or awaiting input at once per API key"},
     {"BO1_EVENTS_MAX", KNOB_UINT, FIELD(events_max), 100, 1000000, "20000", NULL,
      "events kept per session (the Redis Stream is trimmed beyond)"},
+    {"BO1_LEASE_MS", KNOB_UINT, FIELD(lease_ms), 1000, 600000, "10000", NULL,
+     "lease of a running session; another instance takes over this long after a crash"},
+    {"BO1_MAX_RUNNING", KNOB_UINT, FIELD(max_running), 1, 100000, "200", NULL,
+     "deliberations one instance runs at once (more wait in the job stream)"},
 };
 
 #define N_KNOBS (sizeof(knobs) / sizeof(knobs[0]))

@@ -239,6 +239,13 @@ static json_t *check_options(json_t *errors, const json_t *o,
         else
             json_object_set(out, "clarify", (json_t *)v);
     }
+    v = json_object_get(o, "one_way_door");
+    if (v) {
+        if (!json_is_boolean(v))
+            add_error(errors, "options.one_way_door", "must be a boolean");
+        else
+            json_object_set(out, "one_way_door", (json_t *)v);
+    }
     v = json_object_get(o, "start");
     if (v) {
         if (!json_is_boolean(v))
