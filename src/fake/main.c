@@ -228,8 +228,6 @@ int main(int argc, char **argv)
     fake_server_stop(srv);
     rc = 0;
 out:
-    pthread_mutex_lock(&st.lock);
-    pthread_mutex_unlock(&st.lock);
     fake_state_fini(&st);
     return rc;
 }
