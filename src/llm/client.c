@@ -123,6 +123,7 @@ struct bo1_llm {
     atomic_int g_breaker_state[BR_COUNT];
     atomic_ullong g_breaker_opened[BR_COUNT];
     atomic_ullong g_retries;
+    atomic_ullong g_connects;
 };
 
 static const char *const breaker_names[BR_COUNT] = {"anthropic", "openai", "voyage", "other"};
@@ -421,11 +422,16 @@ enum bo1_status bo1_llm_metrics(struct bo1_llm *gw, struct bo1_buf *out)
                             "# HELP bo1_llm_retries_total Attempts after the first.\n"
                             "# TYPE bo1_llm_retries_total counter\n"
                             "bo1_llm_retries_total %llu\n"
+                            "# HELP bo1_llm_connections_opened_total Connections opened to "
+                            "providers (keep-alive reuse keeps this low).\n"
+                            "# TYPE bo1_llm_connections_opened_total counter\n"
+                            "bo1_llm_connections_opened_total %llu\n"
                             "# HELP bo1_llm_breaker_state Circuit breaker: 0 closed, 1 open, "
                             "2 half-open.\n"
                             "# TYPE bo1_llm_breaker_state gauge\n",
                             atomic_load(&gw->g_inflight), atomic_load(&gw->g_queued),
-                            (unsigned long long)atomic_load(&gw->g_retries));
+                            (unsigned long long)atomic_load(&gw->g_retries),
+                            (unsigned long long)atomic_load(&gw->g_connects));
     for (int i = 0; st == BO1_OK && i < BR_OTHER; i++)
         st = bo1_buf_printf(out, "bo1_llm_breaker_state{provider=\"%s\"} %d\n", breaker_names[i],
                             atomic_load(&gw->g_breaker_state[i]));
@@ -637,6 +643,8 @@ static void on_attempt_done(struct llm_xfer *x, int curl_code, void *arg)
 
     gw->inflight--;
     atomic_store(&gw->g_inflight, gw->inflight);
+    if (x->new_connections > 0)
+        atomic_fetch_add(&gw->g_connects, (unsigned long long)x->new_connections);
     memset(&a, 0, sizeof(a));
     a.curl_code = curl_code;
     a.deadline_hit = c->limited_by_deadline;

@@ -260,6 +260,17 @@ START_TEST(test_llm_anthropic_call_has_exact_usage_and_cost)
     ck_assert_double_eq_tol(T.last.cost_usd,
                             (tail * 3.0 + tok(T.text) * 15.0 + cached_prefix * 0.30) / 1e6, 1e-12);
 
+    /* Keep-alive: the second call reused the first call's connection. */
+    {
+        struct bo1_buf m;
+
+        bo1_buf_init(&m, 0);
+        ck_assert_int_eq(bo1_llm_metrics(T.gw, &m), BO1_OK);
+        ck_assert_msg(strstr(bo1_buf_str(&m), "bo1_llm_connections_opened_total 1\n") != NULL, "%s",
+                      bo1_buf_str(&m));
+        bo1_buf_fini(&m);
+    }
+
     /* What went over the wire. */
     reqs = fake_requests();
     ck_assert_uint_eq(json_array_size(reqs), 2);
