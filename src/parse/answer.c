@@ -792,6 +792,7 @@ static int find_block(const char *s, size_t n, size_t from, const char *name, si
     }
     if (i >= n)
         return 0;
+    /* The closing tag wins even past other tags: thinking may mention "<contribution>". */
     for (i = *cs; i < n; i++) {
         size_t after = tag_at(s, n, i, name, 1);
 
@@ -800,6 +801,8 @@ static int find_block(const char *s, size_t n, size_t from, const char *name, si
             *next = after;
             return 1;
         }
+    }
+    for (i = *cs; i < n; i++) {
         if (tag_at(s, n, i, NULL, 0))
             break;
         if (i + 3 <= n && memcmp(s + i, "```", 3) == 0)
