@@ -5,6 +5,8 @@
  * is answered, and a facilitator-driven research and moderator round. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <curl/curl.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -207,6 +209,28 @@ static void free_assets(void)
     bo1_prompts_free(prompts);
 }
 
+static void fake_faults(const char *body)
+{
+    char url[128];
+    long code = 0;
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/_fake/faults", fake_port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fwrite);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, stderr);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    ck_assert_int_eq(code, 200);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+}
+
+static const char *live_options; /* options JSON for the next deliberation */
+
 /* Run one deliberation to its end; returns the final state (caller decrefs). */
 static json_t *deliberate(const char *statement, const char *answer_q, json_t **events_out)
 {
@@ -225,6 +249,7 @@ static json_t *deliberate(const char *statement, const char *answer_q, json_t **
     opt.pricing_path = pricing;
     opt.timeout_ms = 10000;
     opt.backoff_base_ms = 10;
+    opt.max_attempts = 2;
     ck_assert_msg(bo1_llm_new(a.loop, &opt, &a.gw, &why) == BO1_OK, "%s", why ? why : "");
     ck_assert_int_eq(bo1_embedder_new(a.gw, &a.emb, &why), BO1_OK);
 
@@ -244,6 +269,8 @@ static json_t *deliberate(const char *statement, const char *answer_q, json_t **
     a.events = json_array();
     a.e = bo1_engine_new(&cfg, &fx);
     json_t *req = json_pack("{s:{s:s}}", "problem", "statement", statement);
+    if (live_options)
+        json_object_set_new(req, "options", json_loads(live_options, 0, NULL));
     json_t *errs = NULL;
     ck_assert_int_eq(bo1_engine_create(a.e, "live-1", req, &a.s, &errs), BO1_OK);
     json_decref(req);
@@ -368,6 +395,51 @@ START_TEST(test_engine_live_clarification_and_facilitator_actions)
 }
 END_TEST
 
+START_TEST(test_engine_live_synthesis_falls_back_to_fast_tier)
+{
+    json_t *ev = NULL;
+    /* Two engine attempts x two HTTP attempts on the deep tier fail; the fast tier works. */
+    fake_faults("{\"faults\":[{\"task\":\"synthesize\",\"error\":\"500\",\"count\":4}],"
+                "\"replace\":true}");
+    json_t *st = deliberate("Should we raise prices by 15 percent for new customers this "
+                            "quarter?",
+                            NULL, &ev);
+    fake_faults("{\"faults\":[],\"replace\":true}");
+    ck_assert_str_eq(json_string_value(json_object_get(st, "state")), "completed");
+    const json_t *sp = json_array_get(json_object_get(st, "sub_problems"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(sp, "synthesis_source")),
+                     "model_fast_fallback");
+    assert_full_report(st);
+    json_decref(ev);
+    json_decref(st);
+}
+END_TEST
+
+START_TEST(test_engine_live_small_budget_forces_the_vote)
+{
+    json_t *ev = NULL;
+    live_options = "{\"budget_usd\": 0.03}";
+    json_t *st = deliberate("Should we move our SaaS from $8K MRR to $20K with a sales hire, "
+                            "a co-founder or product-led growth? [fake:rounds=9]",
+                            NULL, &ev);
+    live_options = NULL;
+    ck_assert_str_eq(json_string_value(json_object_get(st, "state")), "completed");
+    const json_t *sp = json_array_get(json_object_get(st, "sub_problems"), 0);
+    const char *rule = json_string_value(json_object_get(json_object_get(sp, "stop"), "rule"));
+    ck_assert_msg(rule && !strncmp(rule, "budget", 6), "stopped by %s", rule ? rule : "?");
+    if (getenv("BO1_LIVE_DEBUG")) {
+        json_dumpf(json_object_get(sp, "stop"), stderr, JSON_INDENT(1));
+        json_dumpf(json_object_get(st, "costs"), stderr, JSON_INDENT(1));
+        fprintf(stderr, "rounds %zu stage %s\n", json_array_size(json_object_get(sp, "rounds")),
+                json_string_value(json_object_get(sp, "stage")));
+    }
+    ck_assert(json_is_object(json_object_get(sp, "vote_result")));
+    assert_full_report(st);
+    json_decref(ev);
+    json_decref(st);
+}
+END_TEST
+
 int main(void)
 {
     const char *bin = getenv("BO1_TEST_FAKE_LLM");
@@ -383,6 +455,8 @@ int main(void)
     tcase_add_test(tc, test_engine_live_single_sub_problem);
     tcase_add_test(tc, test_engine_live_three_sub_problems_with_dependency);
     tcase_add_test(tc, test_engine_live_clarification_and_facilitator_actions);
+    tcase_add_test(tc, test_engine_live_synthesis_falls_back_to_fast_tier);
+    tcase_add_test(tc, test_engine_live_small_budget_forces_the_vote);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
