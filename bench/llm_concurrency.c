@@ -117,6 +117,22 @@ static pid_t start_fake(const char *path, int port, unsigned latency)
     return -1;
 }
 
+static unsigned long long connections_opened(struct bo1_llm *gw)
+{
+    struct bo1_buf m;
+    const char *p;
+    unsigned long long n = 0;
+
+    bo1_buf_init(&m, 0);
+    if (bo1_llm_metrics(gw, &m) == BO1_OK) {
+        p = strstr(bo1_buf_str(&m), "\nbo1_llm_connections_opened_total ");
+        if (p)
+            n = strtoull(p + strlen("\nbo1_llm_connections_opened_total "), NULL, 10);
+    }
+    bo1_buf_fini(&m);
+    return n;
+}
+
 static void on_done(const struct bo1_llm_response *r, void *arg)
 {
     (void)arg;
@@ -216,6 +232,7 @@ int main(int argc, char **argv)
         double c0 = cpu_s();
         double wall;
         double cpu;
+        unsigned long long conns0 = connections_opened(gw);
 
         ok_count = fail_count = 0;
         for (unsigned i = 0; i < calls; i++) {
@@ -229,9 +246,10 @@ int main(int argc, char **argv)
             uv_run(bo1_loop_uv(loop), UV_RUN_DEFAULT);
         wall = now_s() - t0;
         cpu = cpu_s() - c0;
-        printf("round %u: wall %.3f s, ok %d, failed %d, cpu %.1f us/call, peak rss %ld KiB%s\n", r,
-               wall, ok_count, fail_count, cpu * 1e6 / calls, peak_rss_kb(),
-               r == 1 ? " (opens connections)" : " (reuses connections)");
+        printf("round %u: wall %.3f s, ok %d, failed %d, cpu %.1f us/call, peak rss %ld KiB, "
+               "new connections %llu\n",
+               r, wall, ok_count, fail_count, cpu * 1e6 / calls, peak_rss_kb(),
+               connections_opened(gw) - conns0);
         if (fail_count) {
             printf("  first failure: %s: %s\n", bo1_status_name(first_error), first_message);
             rc = 1;

@@ -141,8 +141,10 @@ enum bo1_status bo1_llm_new(struct bo1_loop *loop, const struct bo1_llm_options 
 
 /**
  * Free the gateway. Calls in flight, waiting or queued are cancelled: their callbacks run
- * (with BO1_CANCELLED) before this returns. NULL-safe. Thread: the loop thread, or any
- * thread once the loop has stopped running.
+ * (with BO1_CANCELLED) before this returns. May be called from inside a gateway callback
+ * (the gateway then goes away when that callback returns). Its libuv handles are closed and
+ * their memory is released when the loop next runs (bo1_loop_free() runs it). NULL-safe.
+ * Thread: the loop thread, or any thread once the loop has stopped running.
  */
 void bo1_llm_free(struct bo1_llm *gw);
 

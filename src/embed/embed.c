@@ -446,10 +446,7 @@ void bo1_embedder_free(struct bo1_embedder *e)
         free(e->timer); /* closed by a loop-wide walk already */
     } else {
         uv_timer_stop(e->timer);
-        uv_close((uv_handle_t *)e->timer, on_timer_closed);
-        /* Off the loop thread (the loop has stopped), let libuv run the close callback. */
-        if (!bo1_loop_on_thread(bo1_llm_loop(e->gw)))
-            uv_run(bo1_loop_uv(bo1_llm_loop(e->gw)), UV_RUN_NOWAIT);
+        uv_close((uv_handle_t *)e->timer, on_timer_closed); /* freed when the loop next runs */
     }
     free(e->url);
     free(e->auth);

@@ -33,6 +33,7 @@ struct call {
 
 static void kick(struct bo1_session *s);
 static void halt_session(struct bo1_session *s, json_t *why);
+static void collect_votes(struct bo1_session *s, json_t *sp);
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -638,6 +639,8 @@ static void halt_session(struct bo1_session *s, json_t *why)
         json_t *sp = json_array_get(sps(s), i);
         if (sp_stage(sp) == SP_DONE)
             continue;
+        if (sp_stage(sp) == SP_VOTING && json_object_get(sp, "batch"))
+            collect_votes(s, sp);
         json_object_del(sp, "batch");
         if (!json_object_get(sp, "stop"))
             json_object_set(sp, "stop", why);
@@ -1116,7 +1119,9 @@ static void apply_intervention(struct bo1_session *s, json_t *sp)
     sp_fire(s, sp, SPE_INTERVENED);
 }
 
-static void apply_votes(struct bo1_session *s, json_t *sp)
+/* Turn the vote batch into votes and a result. Slots never answered (a halt during the
+ * vote) count as abstentions, so a halted board still reports the votes it cast. */
+static void collect_votes(struct bo1_session *s, json_t *sp)
 {
     json_t *slots = json_object_get(json_object_get(sp, "batch"), "slots");
     json_t *votes = json_array();
@@ -1127,7 +1132,13 @@ static void apply_votes(struct bo1_session *s, json_t *sp)
         const json_t *res = json_object_get(slot, "result");
         const char *code = jstr(slot, "persona", "");
         json_t *v;
-        if (!jbool(slot, "ok", 0)) {
+        if (!jbool(slot, "ok", 0) && !jbool(slot, "done", 0)) {
+            v = json_pack("{s:s, s:b, s:s}", "persona", code, "failed", 1, "error",
+                          "not asked: the board stopped early");
+            note(s, "member_abstained",
+                 "Sub-problem %s: %s was not asked to vote because the board stopped early.",
+                 jstr(sp, "id", ""), code);
+        } else if (!jbool(slot, "ok", 0)) {
             v = json_pack("{s:s, s:b, s:s}", "persona", code, "failed", 1, "error",
                           jstr(slot, "error", ""));
             note(s, "member_abstained",
@@ -1150,6 +1161,11 @@ static void apply_votes(struct bo1_session *s, json_t *sp)
     json_object_set_new(sp, "vote_result", vr);
     publish(s, "vote.result",
             json_pack("{s:s, s:O}", "sub_problem", jstr(sp, "id", ""), "result", vr));
+}
+
+static void apply_votes(struct bo1_session *s, json_t *sp)
+{
+    collect_votes(s, sp);
     json_object_del(sp, "batch");
     sp_fire(s, sp, SPE_VOTED);
 }

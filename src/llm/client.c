@@ -112,6 +112,7 @@ struct bo1_llm {
     uint64_t rng;
     uint64_t tick_at; /* when the tick timer is due; UINT64_MAX when idle */
     int in_tick;
+    int busy; /* > 0 while callbacks may run from on_tick() or bo1_llm_cancel() */
     int freeing;
     int free_after_tick;
 
@@ -122,6 +123,7 @@ struct bo1_llm {
     atomic_int g_breaker_state[BR_COUNT];
     atomic_ullong g_breaker_opened[BR_COUNT];
     atomic_ullong g_retries;
+    atomic_ullong g_connects;
 };
 
 static const char *const breaker_names[BR_COUNT] = {"anthropic", "openai", "voyage", "other"};
@@ -420,11 +422,16 @@ enum bo1_status bo1_llm_metrics(struct bo1_llm *gw, struct bo1_buf *out)
                             "# HELP bo1_llm_retries_total Attempts after the first.\n"
                             "# TYPE bo1_llm_retries_total counter\n"
                             "bo1_llm_retries_total %llu\n"
+                            "# HELP bo1_llm_connections_opened_total Connections opened to "
+                            "providers (keep-alive reuse keeps this low).\n"
+                            "# TYPE bo1_llm_connections_opened_total counter\n"
+                            "bo1_llm_connections_opened_total %llu\n"
                             "# HELP bo1_llm_breaker_state Circuit breaker: 0 closed, 1 open, "
                             "2 half-open.\n"
                             "# TYPE bo1_llm_breaker_state gauge\n",
                             atomic_load(&gw->g_inflight), atomic_load(&gw->g_queued),
-                            (unsigned long long)atomic_load(&gw->g_retries));
+                            (unsigned long long)atomic_load(&gw->g_retries),
+                            (unsigned long long)atomic_load(&gw->g_connects));
     for (int i = 0; st == BO1_OK && i < BR_OTHER; i++)
         st = bo1_buf_printf(out, "bo1_llm_breaker_state{provider=\"%s\"} %d\n", breaker_names[i],
                             atomic_load(&gw->g_breaker_state[i]));
@@ -636,6 +643,8 @@ static void on_attempt_done(struct llm_xfer *x, int curl_code, void *arg)
 
     gw->inflight--;
     atomic_store(&gw->g_inflight, gw->inflight);
+    if (x->new_connections > 0)
+        atomic_fetch_add(&gw->g_connects, (unsigned long long)x->new_connections);
     memset(&a, 0, sizeof(a));
     a.curl_code = curl_code;
     a.deadline_hit = c->limited_by_deadline;
@@ -700,6 +709,7 @@ static void on_tick(uv_timer_t *t)
     struct bo1_llm_call *c;
 
     gw->in_tick = 1;
+    gw->busy++;
     gw->tick_at = UINT64_MAX;
     for (;;) {
         uint64_t now;
@@ -732,7 +742,8 @@ static void on_tick(uv_timer_t *t)
         }
     }
     gw->in_tick = 0;
-    if (gw->free_after_tick) {
+    gw->busy--;
+    if (gw->free_after_tick && gw->busy == 0) {
         gw_destroy(gw);
         return;
     }
@@ -844,7 +855,11 @@ enum bo1_status bo1_llm_call(struct bo1_llm *gw, const struct bo1_llm_request *r
     char auth[1024];
 
     bo1_buf_init(&body, 0);
-    if (!gw || !rq || !cb || gw->freeing || rq->n_messages == 0 || !rq->messages)
+    if (gw && gw->freeing) {
+        st = BO1_UNAVAILABLE;
+        goto out;
+    }
+    if (!gw || !rq || !cb || rq->n_messages == 0 || !rq->messages)
         goto out;
     for (size_t i = 0; i < rq->n_messages; i++)
         if (!valid_role(rq->messages[i].role) || !rq->messages[i].content)
@@ -912,7 +927,11 @@ enum bo1_status bo1_llm_post_json(struct bo1_llm *gw, const struct bo1_llm_post 
     enum bo1_status st = BO1_BAD_REQUEST;
     struct bo1_llm_call *c = NULL;
 
-    if (!gw || !p || !p->url || !p->body || !cb || gw->freeing)
+    if (gw && gw->freeing) {
+        st = BO1_UNAVAILABLE;
+        goto out;
+    }
+    if (!gw || !p || !p->url || !p->body || !cb)
         goto out;
     st = BO1_NO_MEMORY;
     c = call_alloc(gw, p->task, p->session_id, p->deadline_ms);
@@ -991,7 +1010,14 @@ void bo1_llm_cancel(struct bo1_llm_call *call)
     if (!call)
         return;
     gw = call->gw;
+    gw->busy++;
     cancel_one(call);
+    gw->busy--;
+    if (gw->free_after_tick) {
+        if (gw->busy == 0)
+            gw_destroy(gw);
+        return;
+    }
     pump(gw);
     reschedule(gw);
 }
@@ -1052,8 +1078,8 @@ static void on_tick_closed(uv_handle_t *h)
 
 static void gw_destroy(struct bo1_llm *gw)
 {
-    int run_here = !bo1_loop_on_thread(gw->loop);
-
+    /* Handles are closed here and released by their close callbacks the next time the loop
+     * runs (bo1_loop_free() runs it), never by a nested uv_run(): we may be inside one. */
     llm_transport_free(gw->tr);
     if (gw->tick) {
         if (uv_is_closing((uv_handle_t *)gw->tick)) {
@@ -1063,9 +1089,6 @@ static void gw_destroy(struct bo1_llm *gw)
             uv_close((uv_handle_t *)gw->tick, on_tick_closed);
         }
     }
-    /* Off the loop thread (the loop has stopped), let libuv run our close callbacks. */
-    if (run_here)
-        uv_run(gw->uv, UV_RUN_NOWAIT);
     bo1_pricing_free(gw->pricing);
     for (size_t i = 0; i < gw->n_strings; i++)
         free(gw->strings[i]);
@@ -1088,8 +1111,9 @@ void bo1_llm_free(struct bo1_llm *gw)
     gw->freeing = 1;
     while (gw->calls)
         cancel_one(gw->calls);
-    if (gw->in_tick) {
-        gw->free_after_tick = 1; /* on_tick finishes with the gateway still alive */
+    if (gw->busy) {
+        /* Called from a callback: the outermost on_tick()/bo1_llm_cancel() frees it. */
+        gw->free_after_tick = 1;
         return;
     }
     gw_destroy(gw);

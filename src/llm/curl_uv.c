@@ -82,6 +82,8 @@ static void report_done(struct llm_transport *t)
         if (!x)
             continue;
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->http_status);
+        x->new_connections = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &x->new_connections);
         x->active = 0;
         x->done(x, (int)code, x->arg);
     }

@@ -145,7 +145,8 @@ struct llm_xfer {
     struct curl_slist *headers;
     struct bo1_buf resp; /* response body, limited */
     long http_status;
-    char *should_retry; /* captured response headers (malloc'd or NULL) */
+    long new_connections; /* connections this exchange had to open (0 = reused) */
+    char *should_retry;   /* captured response headers (malloc'd or NULL) */
     char *retry_after_ms;
     char *retry_after;
     char *request_id;

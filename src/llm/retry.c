@@ -187,8 +187,11 @@ static int header_bool(const char *h, int *out)
 
 static int is_spend_limit(const char *code)
 {
+    /* The first two are Anthropic's (MODEL_IO.md); insufficient_quota is OpenAI's "out of
+     * credit", which no amount of waiting fixes either. */
     return strcmp(code, "enforced_spend_limit_reached") == 0 ||
-           strcmp(code, "contract_spend_limit_reached") == 0;
+           strcmp(code, "contract_spend_limit_reached") == 0 ||
+           strcmp(code, "insufficient_quota") == 0;
 }
 
 static void classify_network(const struct llm_attempt *a, struct llm_verdict *v)

@@ -792,6 +792,7 @@ static int find_block(const char *s, size_t n, size_t from, const char *name, si
     }
     if (i >= n)
         return 0;
+    /* The closing tag wins even past other tags: thinking may mention "<contribution>". */
     for (i = *cs; i < n; i++) {
         size_t after = tag_at(s, n, i, name, 1);
 
@@ -800,6 +801,8 @@ static int find_block(const char *s, size_t n, size_t from, const char *name, si
             *next = after;
             return 1;
         }
+    }
+    for (i = *cs; i < n; i++) {
         if (tag_at(s, n, i, NULL, 0))
             break;
         if (i + 3 <= n && memcmp(s + i, "```", 3) == 0)
@@ -838,6 +841,48 @@ static json_t *first_sentence(const char *p, size_t n)
     return trimmed_string(p, k);
 }
 
+/* Some models answer a tagged task with {"thinking", "contribution", "summary"} JSON. */
+static enum bo1_status parse_tagged_as_json(struct ctx *c, const char *s, size_t n, json_t **out)
+{
+    enum bo1_status st;
+    json_t *in = NULL;
+    json_t *o = NULL;
+    json_t *v;
+
+    if (bo1_parse_extract_json(s, n, &in, NULL) != BO1_OK || !member(in, "contribution")) {
+        st = fail(c, "no <contribution> tag in the answer");
+        goto out;
+    }
+    st = BO1_NO_MEMORY;
+    o = json_object();
+    if (!o)
+        goto out;
+    st = put_str(c, in, o, "thinking", 0, 1);
+    if (st == BO1_OK)
+        st = put_str(c, in, o, "contribution", 0, 1);
+    if (st != BO1_OK)
+        goto out;
+    v = json_object_get(o, "contribution");
+    if (json_string_length(v) == 0) {
+        st = fail(c, "the contribution is empty");
+        goto out;
+    }
+    st = put_str(c, in, o, "summary", 0, 1);
+    if (st == BO1_OK && json_string_length(json_object_get(o, "summary")) == 0)
+        st = json_object_set_new(o, "summary",
+                                 first_sentence(json_string_value(v), json_string_length(v)))
+                 ? BO1_NO_MEMORY
+                 : BO1_OK;
+    if (st != BO1_OK)
+        goto out;
+    *out = o;
+    o = NULL;
+out:
+    json_decref(o);
+    json_decref(in);
+    return st;
+}
+
 static enum bo1_status parse_tagged(struct ctx *c, const char *s, size_t n, json_t **out)
 {
     enum bo1_status st = BO1_NO_MEMORY;
@@ -854,7 +899,7 @@ static enum bo1_status parse_tagged(struct ctx *c, const char *s, size_t n, json
     have_thinking = find_block(s, n, 0, "thinking", &ts, &te, &tn);
     if (!find_block(s, n, have_thinking ? tn : 0, "contribution", &cs, &ce, &cn) &&
         !(have_thinking && find_block(s, n, 0, "contribution", &cs, &ce, &cn))) {
-        st = fail(c, "no <contribution> tag in the answer");
+        st = parse_tagged_as_json(c, s, n, out);
         goto out;
     }
     contribution = trimmed_string(s + cs, ce - cs);

@@ -260,6 +260,17 @@ START_TEST(test_llm_anthropic_call_has_exact_usage_and_cost)
     ck_assert_double_eq_tol(T.last.cost_usd,
                             (tail * 3.0 + tok(T.text) * 15.0 + cached_prefix * 0.30) / 1e6, 1e-12);
 
+    /* Keep-alive: the second call reused the first call's connection. */
+    {
+        struct bo1_buf m;
+
+        bo1_buf_init(&m, 0);
+        ck_assert_int_eq(bo1_llm_metrics(T.gw, &m), BO1_OK);
+        ck_assert_msg(strstr(bo1_buf_str(&m), "bo1_llm_connections_opened_total 1\n") != NULL, "%s",
+                      bo1_buf_str(&m));
+        bo1_buf_fini(&m);
+    }
+
     /* What went over the wire. */
     reqs = fake_requests();
     ck_assert_uint_eq(json_array_size(reqs), 2);
@@ -419,7 +430,7 @@ START_TEST(test_llm_retry_after_is_honoured)
     ck_assert_int_eq(T.last.status, BO1_OK);
     ck_assert_uint_eq(T.last.attempts, 2);
     ck_assert_int_ge(took, 1000);
-    ck_assert_int_lt(took, 1800);
+    ck_assert_int_lt(took, 3000);
     /* Milliseconds form wins over seconds. */
     set_faults("[{\"error\":\"429\",\"count\":1,\"retry_after_ms\":400,\"retry_after\":5}]");
     t0 = h_now_ms();
@@ -427,7 +438,7 @@ START_TEST(test_llm_retry_after_is_honoured)
     took = h_now_ms() - t0;
     ck_assert_int_eq(T.last.status, BO1_OK);
     ck_assert_int_ge(took, 400);
-    ck_assert_int_lt(took, 1200);
+    ck_assert_int_lt(took, 3000); /* not the 5 s of retry-after */
     /* A wait beyond the call's deadline is not waited for. */
     set_faults("[{\"error\":\"429\",\"retry_after\":30}]");
     rq.deadline_ms = 2000;
@@ -435,7 +446,7 @@ START_TEST(test_llm_retry_after_is_honoured)
     call_n(1, &rq);
     ck_assert_int_eq(T.last.status, BO1_UPSTREAM_RATE_LIMITED);
     ck_assert_uint_eq(T.last.attempts, 1);
-    ck_assert_int_lt(h_now_ms() - t0, 1000);
+    ck_assert_int_lt(h_now_ms() - t0, 1500);
     ck_assert_ptr_nonnull(strstr(T.error, "deadline"));
     gw_stop();
 }
@@ -458,7 +469,7 @@ START_TEST(test_llm_timeouts_are_enforced)
     took = h_now_ms() - t0;
     ck_assert_int_eq(T.last.status, BO1_UPSTREAM_TIMEOUT);
     ck_assert_int_ge(took, 290);
-    ck_assert_int_lt(took, 1000);
+    ck_assert_int_lt(took, 2500);
     /* The overall deadline cuts retries short even when each attempt could go on. */
     gw_stop();
     default_options(&o);
@@ -472,7 +483,7 @@ START_TEST(test_llm_timeouts_are_enforced)
     ck_assert_int_eq(T.last.status, BO1_UPSTREAM_TIMEOUT);
     ck_assert_uint_eq(T.last.attempts, 1);
     ck_assert_int_ge(took, 390);
-    ck_assert_int_lt(took, 1200);
+    ck_assert_int_lt(took, 2000); /* the fake would answer after 3000 ms */
     gw_stop();
 }
 END_TEST
@@ -497,7 +508,7 @@ START_TEST(test_llm_circuit_breaker_opens_and_recovers)
     /* Open: ten calls fail fast and none reaches the provider. */
     t0 = h_now_ms();
     call_n(10, &rq);
-    ck_assert_int_lt(h_now_ms() - t0, 200);
+    ck_assert_int_lt(h_now_ms() - t0, 500);
     for (int i = 3; i < 13; i++)
         ck_assert_int_eq(T.st[i], BO1_CIRCUIT_OPEN);
     ck_assert_uint_eq(fake_request_count(), 3);

@@ -155,7 +155,8 @@ static void on_embedded(enum bo1_status st, const float *const *vecs, size_t n, 
         last_sim02 = bo1_embed_cosine(vecs[0], vecs[2], dim);
         memcpy(first_vec, vecs[0], (dim < 64 ? dim : 64) * sizeof(float));
     }
-    uv_stop(bo1_loop_uv(loop));
+    if (st != BO1_CANCELLED) /* a cancel comes from bo1_embedder_free(), outside uv_run() */
+        uv_stop(bo1_loop_uv(loop));
 }
 
 START_TEST(test_embed_local_embedder_answers_asynchronously)
