@@ -418,7 +418,7 @@ END_TEST
 START_TEST(test_engine_live_small_budget_forces_the_vote)
 {
     json_t *ev = NULL;
-    live_options = "{\"budget_usd\": 0.03}";
+    live_options = "{\"budget_usd\": 0.06}";
     json_t *st = deliberate("Should we move our SaaS from $8K MRR to $20K with a sales hire, "
                             "a co-founder or product-led growth? [fake:rounds=9]",
                             NULL, &ev);
