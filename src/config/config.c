@@ -524,6 +524,17 @@ json_t *bo1_config_to_json_redacted(const struct bo1_config *cfg)
     return o;
 }
 
+/* Write text into a Markdown table cell: a "|" would end the cell, so it becomes " or ". */
+static void write_cell(FILE *out, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        if (*p == '|')
+            fputs(" or ", out);
+        else
+            fputc(*p, out);
+    }
+}
+
 void bo1_config_write_table(FILE *out, int env_example)
 {
     for (size_t i = 0; i < N_KNOBS; i++) {
@@ -547,7 +558,12 @@ void bo1_config_write_table(FILE *out, int env_example)
         if (env_example)
             fprintf(out, "# %s (%s)\n%s%s=%s\n\n", k->help, allowed,
                     k->kind == KNOB_SECRET ? "# " : "", k->name, k->def);
-        else
-            fprintf(out, "| `%s` | `%s` | %s | %s |\n", k->name, k->def, allowed, k->help);
+        else {
+            fprintf(out, "| `%s` | `%s` | ", k->name, k->def);
+            write_cell(out, allowed);
+            fputs(" | ", out);
+            write_cell(out, k->help);
+            fputs(" |\n", out);
+        }
     }
 }
