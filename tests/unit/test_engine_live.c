@@ -90,6 +90,7 @@ struct app {
     int checkpoints;
     int done;
     const char *answer_q; /* answer clarifying questions with this text */
+    int never_answer;     /* leave clarifying questions unanswered */
     uv_timer_t guard;
 };
 
@@ -126,7 +127,7 @@ static void app_publish(void *ctx, const char *sid, const char *type, json_t *da
     struct app *a = ctx;
     (void)sid;
     json_array_append_new(a->events, json_pack("{s:s, s:o}", "type", type, "data", data));
-    if (!strcmp(type, "clarification.requested")) {
+    if (!strcmp(type, "clarification.requested") && !a->never_answer) {
         /* Answer from the loop, not from inside the effect. */
         static uv_timer_t t;
         uv_timer_init(bo1_loop_uv(a->loop), &t);
@@ -229,12 +230,13 @@ static void fake_faults(const char *body)
     curl_easy_cleanup(c);
 }
 
-static const char *live_options; /* options JSON for the next deliberation */
+static const char *live_options;    /* options JSON for the next deliberation */
+static double live_clarify_timeout; /* > 0: nobody answers; the engine waits this long */
 
 /* Run one deliberation to its end; returns the final state (caller decrefs). */
 static json_t *deliberate(const char *statement, const char *answer_q, json_t **events_out)
 {
-    struct app a = {.answer_q = answer_q};
+    struct app a = {.answer_q = answer_q, .never_answer = live_clarify_timeout > 0};
     char base[64], pricing[1024];
     char *why = NULL;
 
@@ -258,6 +260,8 @@ static json_t *deliberate(const char *statement, const char *answer_q, json_t **
     cfg.n_personas = n_ps;
     cfg.prompts = prompts;
     cfg.simulated = 1;
+    if (live_clarify_timeout > 0)
+        cfg.clarify_timeout_s = live_clarify_timeout;
     cfg.model_fast = opt.model_fast;
     cfg.model_deep = opt.model_deep;
     struct bo1_engine_effects fx = {.call_model = app_call_model,
@@ -440,6 +444,35 @@ START_TEST(test_engine_live_small_budget_forces_the_vote)
 }
 END_TEST
 
+START_TEST(test_engine_live_clarification_times_out)
+{
+    json_t *ev = NULL;
+    live_clarify_timeout = 1.0;
+    json_t *st =
+        deliberate("Should we open an office in Lisbon [fake:clarify=2] this year?", NULL, &ev);
+    live_clarify_timeout = 0;
+    ck_assert_str_eq(json_string_value(json_object_get(st, "state")), "completed");
+    ck_assert_uint_eq(count(ev, "clarification.requested"), 1);
+    /* Nobody answered: the questions were closed by the timeout and the board went on with
+     * stated assumptions instead of answers. */
+    const json_t *hist = json_object_get(json_object_get(st, "clarify"), "history");
+    ck_assert_uint_eq(json_array_size(hist), 2);
+    for (size_t i = 0; i < json_array_size(hist); i++) {
+        const json_t *h = json_array_get(hist, i);
+        ck_assert_ptr_null(json_object_get(h, "answer"));
+        ck_assert_str_eq(json_string_value(json_object_get(h, "outcome")), "timed_out");
+    }
+    const json_t *assumptions = json_object_get(st, "assumptions");
+    ck_assert_uint_eq(json_array_size(assumptions), 2);
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_array_get(assumptions, 0)), "no answer in time"));
+    ck_assert_uint_ge(json_array_size(json_object_get(st, "sub_problems")), 1);
+    assert_full_report(st);
+    json_decref(ev);
+    json_decref(st);
+}
+END_TEST
+
 int main(void)
 {
     const char *bin = getenv("BO1_TEST_FAKE_LLM");
@@ -457,6 +490,7 @@ int main(void)
     tcase_add_test(tc, test_engine_live_clarification_and_facilitator_actions);
     tcase_add_test(tc, test_engine_live_synthesis_falls_back_to_fast_tier);
     tcase_add_test(tc, test_engine_live_small_budget_forces_the_vote);
+    tcase_add_test(tc, test_engine_live_clarification_times_out);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
