@@ -17,6 +17,9 @@ enum bo1_log_level {
 /** Lines below @lvl are dropped. Default BO1_LOG_INFO. Call once at start-up. */
 void bo1_log_set_level(enum bo1_log_level lvl);
 
+/** True when a line of level @lvl would be written (skip building its fields if not). */
+int bo1_log_enabled(enum bo1_log_level lvl);
+
 /** Parse "debug"/"info"/"warn"/"error". Returns 0 and sets @out, or -1 if unknown. */
 int bo1_log_level_parse(const char *s, enum bo1_log_level *out);
 
@@ -25,8 +28,8 @@ int bo1_log_level_parse(const char *s, enum bo1_log_level *out);
  * @request_id: may be NULL. @fields: a JSON object of key fields, or NULL.
  * Takes: @fields, in every case.
  */
-void bo1_log_emit(enum bo1_log_level lvl, const char *request_id, json_t *fields,
-                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void bo1_log_emit(enum bo1_log_level lvl, const char *request_id, json_t *fields, const char *fmt,
+                  ...) __attribute__((format(printf, 4, 5)));
 
 #define bo1_log_debug(rid, fields, ...) bo1_log_emit(BO1_LOG_DEBUG, rid, fields, __VA_ARGS__)
 #define bo1_log_info(rid, fields, ...)  bo1_log_emit(BO1_LOG_INFO, rid, fields, __VA_ARGS__)

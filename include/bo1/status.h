@@ -15,8 +15,8 @@
     X(UNAUTHORIZED, 401, "missing or invalid API key")                                             \
     X(NOT_FOUND, 404, "no such resource")                                                          \
     X(METHOD_NOT_ALLOWED, 405, "method not allowed on this resource")                              \
-    X(NOT_ACCEPTABLE, 406, "no representation matches the Accept header")                         \
-    X(WRONG_STATE, 409, "the session is not in a state that allows this")                         \
+    X(NOT_ACCEPTABLE, 406, "no representation matches the Accept header")                          \
+    X(WRONG_STATE, 409, "the session is not in a state that allows this")                          \
     X(TOO_LARGE, 413, "request body exceeds the configured limit")                                 \
     X(UNSUPPORTED_MEDIA, 415, "request body must be application/json")                             \
     X(IDEMPOTENCY_MISMATCH, 422, "idempotency key reused with a different body")                   \
@@ -25,7 +25,7 @@
     X(INTERNAL, 500, "internal error")                                                             \
     X(IO_ERROR, 500, "input/output error")                                                         \
     X(UPSTREAM_FAILED, 502, "the model provider returned an error")                                \
-    X(UPSTREAM_BAD_REPLY, 502, "the model provider sent a reply that could not be read")          \
+    X(UPSTREAM_BAD_REPLY, 502, "the model provider sent a reply that could not be read")           \
     X(UPSTREAM_RATE_LIMITED, 502, "the model provider kept rate limiting")                         \
     X(UPSTREAM_OVERLOADED, 502, "the model provider is overloaded")                                \
     X(UPSTREAM_REJECTED, 502, "the model provider refused the request")                            \

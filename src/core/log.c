@@ -16,6 +16,11 @@ void bo1_log_set_level(enum bo1_log_level lvl)
     min_level = lvl;
 }
 
+int bo1_log_enabled(enum bo1_log_level lvl)
+{
+    return lvl >= min_level;
+}
+
 int bo1_log_level_parse(const char *s, enum bo1_log_level *out)
 {
     for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
@@ -38,8 +43,8 @@ static void format_ts(char *out, size_t n)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
-void bo1_log_emit(enum bo1_log_level lvl, const char *request_id, json_t *fields,
-                  const char *fmt, ...)
+void bo1_log_emit(enum bo1_log_level lvl, const char *request_id, json_t *fields, const char *fmt,
+                  ...)
 {
     char ts[64];
     char msg[2048];

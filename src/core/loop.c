@@ -18,10 +18,10 @@ struct bo1_loop {
     pthread_mutex_t lock;
     struct job *head;
     struct job *tail;
-    int stopping;          /* under lock */
+    int stopping; /* under lock */
     atomic_int have_thread;
     pthread_t thread;
-    pthread_t runner;      /* the thread inside uv_run */
+    pthread_t runner; /* the thread inside uv_run */
     atomic_int running;
 };
 

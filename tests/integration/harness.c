@@ -109,15 +109,13 @@ static int port_open(int port)
     return ok;
 }
 
-int h_proc_start(struct h_proc *p, char *const argv[], char *const envp[], int port,
-                 int wait_ms)
+int h_proc_start(struct h_proc *p, char *const argv[], char *const envp[], int port, int wait_ms)
 {
     static int seq;
     pid_t pid;
     long long deadline;
 
-    snprintf(p->log_path, sizeof(p->log_path), "/tmp/bo1-itest-%d-%d.log", (int)getpid(),
-             seq++);
+    snprintf(p->log_path, sizeof(p->log_path), "/tmp/bo1-itest-%d-%d.log", (int)getpid(), seq++);
     p->port = port;
     pid = fork();
     if (pid < 0)
@@ -150,8 +148,7 @@ int h_proc_start(struct h_proc *p, char *const argv[], char *const envp[], int p
         if (waitpid(pid, &status, WNOHANG) == pid) {
             forget(pid);
             p->pid = 0;
-            fprintf(stderr, "harness: %s exited before listening; log %s\n", argv[0],
-                    p->log_path);
+            fprintf(stderr, "harness: %s exited before listening; log %s\n", argv[0], p->log_path);
             return -1;
         }
         h_sleep_ms(10);
@@ -190,8 +187,19 @@ int h_redis_start(struct h_proc *p)
     snprintf(dir, sizeof(dir), "/tmp/bo1-itest-redis-%d-%d", (int)getpid(), port);
     mkdir(dir, 0700);
     snprintf(portbuf, sizeof(portbuf), "%d", port);
-    char *argv[] = {"redis-server", "--port", portbuf, "--bind", "127.0.0.1", "--dir", dir,
-                    "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction",
+    char *argv[] = {"redis-server",
+                    "--port",
+                    portbuf,
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    dir,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--maxmemory-policy",
+                    "noeviction",
                     NULL};
     return h_proc_start(p, argv, NULL, port, 5000);
 }

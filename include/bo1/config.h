@@ -1,0 +1,96 @@
+/* bo1/config.h - the service configuration: one struct, loaded once, then immutable.
+ *
+ * Values come from the process environment, then an optional .env file (the process
+ * environment wins), then the defaults in the knob table of src/config/config.c. Every
+ * value is validated once at start; an invalid value stops start-up with a message that
+ * names the variable and the allowed range. Thread: load on the main thread, then any. */
+#pragma once
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "bo1/status.h"
+
+enum bo1_env { BO1_ENV_DEVELOPMENT, BO1_ENV_PRODUCTION };
+enum bo1_provider { BO1_PROVIDER_ANTHROPIC, BO1_PROVIDER_OPENAI };
+enum bo1_embed_provider {
+    BO1_EMBED_AUTO, /* voyage if a key is set, else local */
+    BO1_EMBED_LOCAL,
+    BO1_EMBED_VOYAGE,
+    BO1_EMBED_OPENAI,
+};
+
+struct bo1_config {
+    /* service */
+    unsigned port;
+    char *bind_address;
+    unsigned env;          /* enum bo1_env */
+    unsigned http_threads; /* 0 = online CPUs */
+    unsigned max_body_bytes;
+    unsigned conn_timeout_s;
+    unsigned max_connections;
+    unsigned max_connections_per_ip;
+    unsigned shutdown_grace_s;
+    char *cors_origins; /* comma-separated; "" = CORS off */
+    char *log_level;
+    char *data_dir;
+    char *exports_dir;
+    char *api_keys; /* secret: comma-separated bearer keys */
+
+    /* Redis */
+    char *redis_url;
+    char *redis_password; /* secret; overrides a password in the URL */
+    char *redis_host;     /* derived from redis_url */
+    unsigned redis_port;  /* derived */
+    unsigned redis_db;    /* derived */
+
+    /* model providers */
+    unsigned llm_provider; /* enum bo1_provider */
+    char *anthropic_api_key;
+    char *anthropic_base_url;
+    char *anthropic_version;
+    char *openai_api_key;
+    char *openai_base_url;
+    char *voyage_api_key;
+    char *voyage_base_url;
+    unsigned embed_provider; /* enum bo1_embed_provider */
+    char *embed_model;
+    char *model_deep;
+    char *model_fast;
+    unsigned llm_timeout_ms;
+    unsigned llm_max_inflight;
+    unsigned llm_max_attempts;
+    unsigned model_simulated; /* 1 when the provider is bo1-fake-llm */
+
+    /* deliberation defaults */
+    double session_budget_usd;
+    unsigned session_wall_s;
+    unsigned session_idle_s;
+    unsigned clarify_timeout_s;
+    unsigned session_ttl_s;
+};
+
+/**
+ * Fill @cfg from @envp (NAME=VALUE strings, NULL-terminated), the .env file named by
+ * BO1_ENV_FILE (default ".env"; a missing file is fine) and the defaults.
+ * Returns BO1_OK, or BO1_CONFIG_INVALID with *why (caller frees) naming the variable and
+ * its allowed values; BO1_NO_MEMORY. On failure @cfg holds nothing to free.
+ */
+enum bo1_status bo1_config_load(struct bo1_config *cfg, char *const envp[], char **why);
+
+/** Free the strings of a loaded configuration. NULL-safe; @cfg is zeroed. */
+void bo1_config_fini(struct bo1_config *cfg);
+
+/**
+ * The effective configuration as a JSON object, secrets replaced by "[redacted]"
+ * (or "" when unset). Returns: new reference, NULL when out of memory.
+ */
+json_t *bo1_config_to_json_redacted(const struct bo1_config *cfg);
+
+/**
+ * Write the knob table as Markdown (variable, default, allowed, meaning) to @out.
+ * Used to keep README.md and .env.example honest.
+ */
+void bo1_config_write_table(FILE *out, int env_example);

@@ -1,0 +1,34 @@
+/* bo1/handlers.h - the HTTP resources of bo1d: the route table and what handlers share.
+ *
+ * Handlers run on MHD threads and read only immutable data (config, catalog) and atomics;
+ * anything that needs Redis, the engine or a model is posted to the loop (STYLE R6). */
+#pragma once
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "bo1/http.h"
+
+struct bo1_config;
+struct bo1_store;
+struct bo1_metrics;
+struct bo1_loop;
+
+/** Appends module metrics (Prometheus text) to @out; app supplies it. */
+typedef enum bo1_status bo1_metrics_extra_cb(void *arg, struct bo1_buf *out);
+
+struct bo1_ctx {
+    const struct bo1_config *cfg;
+    struct bo1_loop *loop;
+    struct bo1_store *store;
+    struct bo1_metrics *metrics;
+    bo1_metrics_extra_cb *metrics_extra;
+    void *metrics_extra_arg;
+    const char *version;
+    double started_at; /* monotonic seconds */
+    atomic_int draining;
+    int provider_configured; /* a model provider (real or simulated) is set up */
+};
+
+/** The route table of bo1d. Borrowed, static. */
+const struct bo1_route *bo1_handlers_routes(size_t *n);

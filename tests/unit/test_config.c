@@ -1,0 +1,200 @@
+/* Unit tests for config: defaults, overrides, .env handling and each invalid case. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bo1/config.h"
+
+static enum bo1_status load(struct bo1_config *cfg, const char *const *env, char **why)
+{
+    char *envp[64];
+    size_t n = 0;
+
+    envp[n++] = "BO1_ENV_FILE=/nonexistent/.env";
+    for (size_t i = 0; env && env[i]; i++)
+        envp[n++] = (char *)env[i];
+    envp[n] = NULL;
+    return bo1_config_load(cfg, envp, why);
+}
+
+START_TEST(test_config_defaults_apply_when_nothing_is_set)
+{
+    struct bo1_config cfg;
+    char *why = NULL;
+
+    ck_assert_int_eq(load(&cfg, NULL, &why), BO1_OK);
+    ck_assert_uint_eq(cfg.port, 8000);
+    ck_assert_uint_eq(cfg.max_body_bytes, 65536);
+    ck_assert_str_eq(cfg.redis_host, "127.0.0.1");
+    ck_assert_uint_eq(cfg.redis_port, 6379);
+    ck_assert_uint_eq(cfg.env, BO1_ENV_DEVELOPMENT);
+    ck_assert_str_eq(cfg.log_level, "info");
+    ck_assert_double_eq_tol(cfg.session_budget_usd, 2.0, 1e-9);
+    bo1_config_fini(&cfg);
+}
+END_TEST
+
+START_TEST(test_config_environment_overrides_defaults)
+{
+    const char *env[] = {"PORT=9001",
+                         "REDIS_URL=redis://:pw@redis.local:6380/2",
+                         "BO1_LOG_LEVEL=debug",
+                         "BO1_ENV=production",
+                         "BO1_API_KEYS=k1,k2",
+                         "BO1_SESSION_BUDGET_USD=0.5",
+                         "BO1_MODEL_SIMULATED=yes",
+                         NULL};
+    struct bo1_config cfg;
+    char *why = NULL;
+
+    ck_assert_int_eq(load(&cfg, env, &why), BO1_OK);
+    ck_assert_uint_eq(cfg.port, 9001);
+    ck_assert_str_eq(cfg.redis_host, "redis.local");
+    ck_assert_uint_eq(cfg.redis_port, 6380);
+    ck_assert_uint_eq(cfg.redis_db, 2);
+    ck_assert_str_eq(cfg.redis_password, "pw");
+    ck_assert_str_eq(cfg.log_level, "debug");
+    ck_assert_uint_eq(cfg.env, BO1_ENV_PRODUCTION);
+    ck_assert_uint_eq(cfg.model_simulated, 1);
+    ck_assert_double_eq_tol(cfg.session_budget_usd, 0.5, 1e-9);
+    bo1_config_fini(&cfg);
+}
+END_TEST
+
+START_TEST(test_config_process_environment_wins_over_env_file)
+{
+    char path[] = "/tmp/bo1-test-envXXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+    char file_env[300];
+    char *envp[4];
+    struct bo1_config cfg;
+    char *why = NULL;
+
+    fputs("# comment\nexport PORT=7000\nBO1_LOG_LEVEL=\"warn\"\n\nBO1_DATA_DIR='/srv/d'\n", f);
+    fclose(f);
+    snprintf(file_env, sizeof(file_env), "BO1_ENV_FILE=%s", path);
+    envp[0] = file_env;
+    envp[1] = "BO1_LOG_LEVEL=error";
+    envp[2] = NULL;
+    ck_assert_int_eq(bo1_config_load(&cfg, envp, &why), BO1_OK);
+    ck_assert_uint_eq(cfg.port, 7000);
+    ck_assert_str_eq(cfg.log_level, "error");
+    ck_assert_str_eq(cfg.data_dir, "/srv/d");
+    bo1_config_fini(&cfg);
+    unlink(path);
+}
+END_TEST
+
+static const struct {
+    const char *setting;
+    const char *must_mention;
+} invalid_cases[] = {
+    {"PORT=0", "PORT"},
+    {"PORT=65536", "1 to 65535"},
+    {"PORT=80a", "PORT"},
+    {"PORT=-1", "PORT"},
+    {"PORT=", "PORT"},
+    {"BO1_MAX_BODY_BYTES=10", "BO1_MAX_BODY_BYTES"},
+    {"BO1_HTTP_THREADS=9999", "0 to 256"},
+    {"BO1_LOG_LEVEL=loud", "debug|info|warn|error"},
+    {"BO1_ENV=staging", "development|production"},
+    {"BO1_LLM_PROVIDER=gemini", "anthropic|openai"},
+    {"BO1_MODEL_SIMULATED=maybe", "BO1_MODEL_SIMULATED"},
+    {"BO1_SESSION_BUDGET_USD=abc", "BO1_SESSION_BUDGET_USD"},
+    {"BO1_SESSION_BUDGET_USD=0", "0.01"},
+    {"BO1_LLM_MAX_ATTEMPTS=6", "1 to 5"},
+    {"ANTHROPIC_BASE_URL=ftp://x", "ANTHROPIC_BASE_URL"},
+    {"REDIS_URL=http://x", "REDIS_URL"},
+    {"REDIS_URL=redis://:6379", "REDIS_URL"},
+    {"REDIS_URL=redis://host:99999", "REDIS_URL"},
+    {"REDIS_URL=redis://host/99", "REDIS_URL"},
+    {"BO1_ENV=production", "BO1_API_KEYS"},
+};
+
+START_TEST(test_config_rejects_invalid_value_naming_variable)
+{
+    const char *env[] = {invalid_cases[_i].setting, NULL};
+    struct bo1_config cfg;
+    char *why = NULL;
+
+    ck_assert_int_eq(load(&cfg, env, &why), BO1_CONFIG_INVALID);
+    ck_assert_ptr_nonnull(why);
+    ck_assert_msg(strstr(why, invalid_cases[_i].must_mention) != NULL, "%s: message '%s'",
+                  invalid_cases[_i].setting, why);
+    free(why);
+}
+END_TEST
+
+START_TEST(test_config_bad_env_file_line_is_reported)
+{
+    char path[] = "/tmp/bo1-test-envXXXXXX";
+    int fd = mkstemp(path);
+    char file_env[300];
+    char *envp[2];
+    struct bo1_config cfg;
+    char *why = NULL;
+
+    ck_assert_int_eq(write(fd, "PORT=1\nnot a setting\n", 21), 21);
+    close(fd);
+    snprintf(file_env, sizeof(file_env), "BO1_ENV_FILE=%s", path);
+    envp[0] = file_env;
+    envp[1] = NULL;
+    ck_assert_int_eq(bo1_config_load(&cfg, envp, &why), BO1_CONFIG_INVALID);
+    ck_assert_ptr_nonnull(strstr(why, ":2:"));
+    free(why);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(test_config_redacts_secrets)
+{
+    const char *env[] = {"ANTHROPIC_API_KEY=sk-ant-secret", "REDIS_URL=redis://:hunter2@h:1/0",
+                         "BO1_API_KEYS=topsecret", NULL};
+    struct bo1_config cfg;
+    char *why = NULL;
+    json_t *j;
+    char *text;
+
+    ck_assert_int_eq(load(&cfg, env, &why), BO1_OK);
+    j = bo1_config_to_json_redacted(&cfg);
+    text = json_dumps(j, 0);
+    ck_assert_ptr_null(strstr(text, "sk-ant-secret"));
+    ck_assert_ptr_null(strstr(text, "hunter2"));
+    ck_assert_ptr_null(strstr(text, "topsecret"));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "ANTHROPIC_API_KEY")), "[redacted]");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "OPENAI_API_KEY")), "");
+    free(text);
+    json_decref(j);
+    bo1_config_fini(&cfg);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+
+    tcase_add_test(tc, test_config_defaults_apply_when_nothing_is_set);
+    tcase_add_test(tc, test_config_environment_overrides_defaults);
+    tcase_add_test(tc, test_config_process_environment_wins_over_env_file);
+    tcase_add_loop_test(tc, test_config_rejects_invalid_value_naming_variable, 0,
+                        (int)(sizeof(invalid_cases) / sizeof(invalid_cases[0])));
+    tcase_add_test(tc, test_config_bad_env_file_line_is_reported);
+    tcase_add_test(tc, test_config_redacts_secrets);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
