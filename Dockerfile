@@ -96,7 +96,7 @@ ENV BO1_ENV=production \
     PORT=8000
 USER 1000:1000
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
     CMD curl -fsS -o /dev/null "http://127.0.0.1:${PORT}/health" || exit 1
 # bo1d drains on SIGTERM (≤ 30 s); tini forwards the signal and reaps.
 STOPSIGNAL SIGTERM
