@@ -42,13 +42,15 @@ ARG BUILDTYPE=release
 COPY . /src
 # The runtime data directory may not exist in every checkout; an empty one keeps the
 # later COPY valid (bo1d then reports the missing files itself).
-RUN mkdir -p /src/zzz_important \
+# Only the programs are compiled here (the production image waits for nothing else);
+# the testing stage compiles the tests on top of this build directory.
+RUN mkdir -p /src/zzz_important /out \
  && meson setup /build --buildtype="${BUILDTYPE}" -Db_ndebug=if-release \
- && ninja -C /build \
- && mkdir -p /out \
+ && ninja -C /build bo1d \
  && install -m 0755 /build/bo1d /out/bo1d \
- && if [ -x /build/src/fake/bo1-fake-llm ]; then \
-        install -m 0755 /build/src/fake/bo1-fake-llm /out/bo1-fake-llm; fi \
+ && if ninja -C /build -t targets all | grep -q '^src/fake/bo1-fake-llm:'; then \
+        ninja -C /build src/fake/bo1-fake-llm \
+        && install -m 0755 /build/src/fake/bo1-fake-llm /out/bo1-fake-llm; fi \
  && strip /out/*
 
 # ---------------------------------------------------------------------------
@@ -74,6 +76,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends redis-server \
  && rm -rf /var/lib/apt/lists/*
 ENV BO1_SOURCE_ROOT=/src
+RUN ninja -C /build
 CMD ["meson", "test", "-C", "/build", "--print-errorlogs", "--no-rebuild"]
 
 # ---------------------------------------------------------------------------
@@ -87,7 +90,8 @@ RUN groupadd --gid 1000 bo1user \
         --shell /usr/sbin/nologin bo1user \
  && mkdir -p /app/exports \
  && chown 1000:1000 /app/exports
-COPY --from=build /out/ /usr/local/bin/
+# Only the server: the fake model provider stays in the build and testing stages.
+COPY --from=build /out/bo1d /usr/local/bin/bo1d
 COPY --from=build /src/zzz_important/ /app/zzz_important/
 WORKDIR /app
 ENV BO1_ENV=production \
@@ -96,6 +100,8 @@ ENV BO1_ENV=production \
     PORT=8000
 USER 1000:1000
 EXPOSE 8000
+# No --start-period here (bo1d serves /health well under a second after start, and
+# dockerfilelint 1.8 misreads the option); the compose files set start_period.
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
     CMD curl -fsS -o /dev/null "http://127.0.0.1:${PORT}/health" || exit 1
 # bo1d drains on SIGTERM (≤ 30 s); tini forwards the signal and reaps.
