@@ -14,6 +14,14 @@ struct bo1_app {
     struct bo1_metrics *metrics;
     struct bo1_http_server *http;
     struct bo1_ctx ctx;
+    struct bo1_auth *auth;
+    struct bo1_persona_catalog *personas;
+    struct bo1_hub *hub;
+    struct bo1_llm *gw;
+    struct bo1_embedder *emb;
+    struct bo1_prompts *prompts;
+    struct bo1_runner *runner;
+    const struct bo1_persona **persona_list;
     int cfg_loaded;
 };
 

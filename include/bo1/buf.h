@@ -39,7 +39,8 @@ enum bo1_status bo1_buf_printf(struct bo1_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /** vprintf-style append. */
-enum bo1_status bo1_buf_vprintf(struct bo1_buf *b, const char *fmt, va_list ap);
+enum bo1_status bo1_buf_vprintf(struct bo1_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /** The content as a string: never NULL ("" when empty). Borrowed. */
 const char *bo1_buf_str(const struct bo1_buf *b);

@@ -15,11 +15,11 @@
 
 enum bo1_env { BO1_ENV_DEVELOPMENT, BO1_ENV_PRODUCTION };
 enum bo1_provider { BO1_PROVIDER_ANTHROPIC, BO1_PROVIDER_OPENAI };
-enum bo1_embed_provider {
-    BO1_EMBED_AUTO, /* voyage if a key is set, else local */
-    BO1_EMBED_LOCAL,
-    BO1_EMBED_VOYAGE,
-    BO1_EMBED_OPENAI,
+enum bo1_cfg_embed {
+    BO1_CFG_EMBED_AUTO, /* voyage if a key is set, else local */
+    BO1_CFG_EMBED_LOCAL,
+    BO1_CFG_EMBED_VOYAGE,
+    BO1_CFG_EMBED_OPENAI,
 };
 
 struct bo1_config {
@@ -55,7 +55,7 @@ struct bo1_config {
     char *openai_base_url;
     char *voyage_api_key;
     char *voyage_base_url;
-    unsigned embed_provider; /* enum bo1_embed_provider */
+    unsigned embed_provider; /* enum bo1_cfg_embed */
     char *embed_model;
     char *model_deep;
     char *model_fast;
@@ -70,6 +70,13 @@ struct bo1_config {
     unsigned session_idle_s;
     unsigned clarify_timeout_s;
     unsigned session_ttl_s;
+    unsigned rate_create_per_min;
+    unsigned rate_control_per_min;
+    unsigned rate_reads_per_min;
+    unsigned max_active_sessions;
+    unsigned events_max;
+    unsigned lease_ms;
+    unsigned max_running;
 };
 
 /**

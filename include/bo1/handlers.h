@@ -8,11 +8,15 @@
 #include <stddef.h>
 
 #include "bo1/http.h"
+#include "bo1/sessions.h"
 
 struct bo1_config;
 struct bo1_store;
 struct bo1_metrics;
 struct bo1_loop;
+struct bo1_auth;
+struct bo1_hub;
+struct bo1_persona_catalog;
 
 /** Appends module metrics (Prometheus text) to @out; app supplies it. */
 typedef enum bo1_status bo1_metrics_extra_cb(void *arg, struct bo1_buf *out);
@@ -28,6 +32,12 @@ struct bo1_ctx {
     double started_at; /* monotonic seconds */
     atomic_int draining;
     int provider_configured; /* a model provider (real or simulated) is set up */
+    struct bo1_auth *auth;
+    const struct bo1_persona_catalog *personas;
+    struct bo1_hub *hub; /* SSE fan-out, owned by the loop */
+    struct bo1_sessions_limits limits;
+    double default_budget_usd;
+    int simulated;
 };
 
 /** The route table of bo1d. Borrowed, static. */

@@ -87,6 +87,9 @@ struct bo1_http_req {
     void *handler_state; /* free for the handler's own use */
     void (*handler_state_free)(void *state);
     unsigned retry_after_s; /* Retry-After of a 429/503 problem; 0 = the default */
+    size_t n_extra;         /* headers added with bo1_req_add_header() */
+    char extra_name[4][32];
+    char extra_value[4][256];
     /* private to the HTTP core */
     char log_method[16]; /* copies for the access log, written after MHD frees its own */
     char log_path[200];
@@ -105,6 +108,9 @@ const char *bo1_req_header(const struct bo1_http_req *req, const char *name);
 
 /** Query argument @name (decoded), or NULL. Borrowed. */
 const char *bo1_req_query(const struct bo1_http_req *req, const char *name);
+
+/** Add a response header to whatever reply is queued next (at most 4; longer values cut). */
+void bo1_req_add_header(struct bo1_http_req *req, const char *name, const char *value);
 
 /* --- the one reply path --- */
 

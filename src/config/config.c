@@ -99,6 +99,20 @@ static const struct knob knobs[] = {
      "how long a clarifying question waits before proceeding with assumptions"},
     {"BO1_SESSION_TTL_S", KNOB_UINT, FIELD(session_ttl_s), 60, 31536000, "604800", NULL,
      "how long finished sessions are kept in Redis"},
+    {"BO1_RATE_CREATE_PER_MIN", KNOB_UINT, FIELD(rate_create_per_min), 1, 100000, "30", NULL,
+     "session creations per API key per minute (429 beyond)"},
+    {"BO1_RATE_CONTROL_PER_MIN", KNOB_UINT, FIELD(rate_control_per_min), 1, 100000, "120", NULL,
+     "lifecycle calls (start, pause, ...) per API key per minute"},
+    {"BO1_RATE_READS_PER_MIN", KNOB_UINT, FIELD(rate_reads_per_min), 1, 1000000, "1200", NULL,
+     "reads per API key per minute"},
+    {"BO1_MAX_ACTIVE_SESSIONS", KNOB_UINT, FIELD(max_active_sessions), 1, 100000, "10", NULL,
+     "sessions queued, running or awaiting input at once per API key"},
+    {"BO1_EVENTS_MAX", KNOB_UINT, FIELD(events_max), 100, 1000000, "20000", NULL,
+     "events kept per session (the Redis Stream is trimmed beyond)"},
+    {"BO1_LEASE_MS", KNOB_UINT, FIELD(lease_ms), 1000, 600000, "10000", NULL,
+     "lease of a running session; another instance takes over this long after a crash"},
+    {"BO1_MAX_RUNNING", KNOB_UINT, FIELD(max_running), 1, 100000, "200", NULL,
+     "deliberations one instance runs at once (more wait in the job stream)"},
 };
 
 #define N_KNOBS (sizeof(knobs) / sizeof(knobs[0]))

@@ -512,11 +512,15 @@ static char *answer_vote(uint64_t seed, uint64_t prompt_h, const struct prompt_i
         opt = (opt + 1 + fake_hash(voter, "which", 5) % (COUNT(options) - 1)) % COUNT(options);
     option_text(text, sizeof(text), opt, pi);
     text[0] = (char)toupper((unsigned char)text[0]);
-    snprintf(
-        reasoning, sizeof(reasoning),
-        "%.60s After the discussion, the %.60s risk around %.60s is the deciding factor for me.",
-        dissent ? "I see it differently from most of the board." : "I agree with the board.",
-        angles[fake_hash(voter, "angle", 5) % COUNT(angles)], topic(pi, 0));
+    snprintf(reasoning, sizeof(reasoning),
+             "%.60s After the discussion, the %.60s risk around %.60s is the deciding factor "
+             "for me. The strongest argument was that a reversible first step lets us learn "
+             "about %.60s before committing fully, while a clear owner and a budget ceiling "
+             "keep the downside bounded. %.80s",
+             dissent ? "I see it differently from most of the board." : "I agree with the board.",
+             angles[fake_hash(voter, "angle", 5) % COUNT(angles)], topic(pi, 0), topic(pi, 1),
+             dissent ? "I would still rather take a different path than the majority."
+                     : "I am comfortable with where the board has landed.");
     json_array_append_new(cond, json_string("A named owner and a budget ceiling"));
     if (pick(&rng, 2))
         json_array_append_new(cond, json_string("A review after ninety days with a stop rule"));

@@ -205,6 +205,10 @@ int main(int argc, char **argv)
     raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
 
+    /* A shell starting us in the background may have set SIGINT to "ignore", and an ignored
+     * signal never reaches sigwait(): restore the defaults first. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     /* Block the stop signals in every thread; main waits for them with sigwait(). */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -228,8 +232,6 @@ int main(int argc, char **argv)
     fake_server_stop(srv);
     rc = 0;
 out:
-    pthread_mutex_lock(&st.lock);
-    pthread_mutex_unlock(&st.lock);
     fake_state_fini(&st);
     return rc;
 }

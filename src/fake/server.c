@@ -540,6 +540,10 @@ static void answer_messages(struct model_req *m, struct prompt *p)
                    "model (string), messages (array) and max_tokens (integer >= 1) are required");
         goto out;
     }
+    if (json_is_true(json_object_get(b, "stream"))) {
+        wire_error(r, WIRE_ANTHROPIC, 400, "stream: not supported by bo1-fake-llm");
+        goto out;
+    }
     if (prompt_add_content(p, system) != 0) {
         wire_error(r, WIRE_ANTHROPIC, 400, "system: must be a string or an array of blocks");
         goto out;
@@ -638,6 +642,10 @@ static void answer_chat(struct model_req *m, struct prompt *p)
         max_tokens = json_object_get(b, "max_tokens");
     if (!json_is_string(model) || !json_is_array(messages)) {
         wire_error(r, WIRE_OPENAI, 400, "model (string) and messages (array) are required");
+        goto out;
+    }
+    if (json_is_true(json_object_get(b, "stream"))) {
+        wire_error(r, WIRE_OPENAI, 400, "stream: not supported by bo1-fake-llm");
         goto out;
     }
     h = fake_hash_str(FAKE_HASH_INIT, json_string_value(model));

@@ -8,3 +8,23 @@ double bo1_handlers_now(void);
 enum bo1_status h_health(struct bo1_http_req *req);
 enum bo1_status h_ready(struct bo1_http_req *req);
 enum bo1_status h_metrics(struct bo1_http_req *req);
+
+enum bo1_status h_personas_list(struct bo1_http_req *req);
+enum bo1_status h_personas_get(struct bo1_http_req *req);
+enum bo1_status h_sessions_create(struct bo1_http_req *req);
+enum bo1_status h_sessions_list(struct bo1_http_req *req);
+enum bo1_status h_sessions_get(struct bo1_http_req *req);
+enum bo1_status h_sessions_delete(struct bo1_http_req *req);
+enum bo1_status h_sessions_start(struct bo1_http_req *req);
+enum bo1_status h_sessions_pause(struct bo1_http_req *req);
+enum bo1_status h_sessions_resume(struct bo1_http_req *req);
+enum bo1_status h_sessions_cancel(struct bo1_http_req *req);
+enum bo1_status h_sessions_answers(struct bo1_http_req *req);
+enum bo1_status h_sessions_interjections(struct bo1_http_req *req);
+enum bo1_status h_sessions_events(struct bo1_http_req *req);
+enum bo1_status h_sessions_events_page(struct bo1_http_req *req);
+enum bo1_status h_sessions_report(struct bo1_http_req *req);
+enum bo1_status h_sessions_costs(struct bo1_http_req *req);
+
+/** True for a Redis stream id "ms-seq" or "0". */
+int bo1_handlers_stream_id_valid(const char *s);

@@ -47,6 +47,8 @@ json_t *bo1_problem_new(enum bo1_status st, const char *detail, const char *requ
 void bo1_http_add_common_headers(struct bo1_http_req *req, struct MHD_Response *resp)
 {
     MHD_add_response_header(resp, "X-Request-ID", req->request_id);
+    for (size_t i = 0; i < req->n_extra; i++)
+        MHD_add_response_header(resp, req->extra_name[i], req->extra_value[i]);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
@@ -58,6 +60,15 @@ void bo1_http_add_common_headers(struct bo1_http_req *req, struct MHD_Response *
         MHD_add_response_header(resp, "Access-Control-Expose-Headers",
                                 "X-Request-ID, Retry-After, Location");
     }
+}
+
+void bo1_req_add_header(struct bo1_http_req *req, const char *name, const char *value)
+{
+    if (req->n_extra >= sizeof(req->extra_name) / sizeof(req->extra_name[0]))
+        return;
+    snprintf(req->extra_name[req->n_extra], sizeof(req->extra_name[0]), "%s", name);
+    snprintf(req->extra_value[req->n_extra], sizeof(req->extra_value[0]), "%s", value);
+    req->n_extra++;
 }
 
 enum bo1_status bo1_http_queue(struct bo1_http_req *req, unsigned status, struct MHD_Response *resp)

@@ -128,12 +128,14 @@ int h_proc_start(struct h_proc *p, char *const argv[], char *const envp[], int p
             close(fd);
         }
         for (size_t i = 0; envp && envp[i]; i++) {
-            char *eq = strchr(envp[i], '=');
+            const char *eq = strchr(envp[i], '=');
+            char *name;
             if (!eq)
                 continue;
-            *eq = '\0'; /* the child's own copy of the string */
-            setenv(envp[i], eq + 1, 1);
-            *eq = '=';
+            name = strndup(envp[i], (size_t)(eq - envp[i]));
+            if (name)
+                setenv(name, eq + 1, 1);
+            free(name);
         }
         execvp(argv[0], argv);
         _exit(127);
@@ -180,9 +182,13 @@ int h_proc_stop(struct h_proc *p, int sig, int wait_ms)
 
 int h_redis_start(struct h_proc *p)
 {
+    return h_redis_start_on(p, h_free_port());
+}
+
+int h_redis_start_on(struct h_proc *p, int port)
+{
     char dir[128];
     char portbuf[16];
-    int port = h_free_port();
 
     snprintf(dir, sizeof(dir), "/tmp/bo1-itest-redis-%d-%d", (int)getpid(), port);
     mkdir(dir, 0700);
@@ -208,6 +214,7 @@ int h_bo1d_start(struct h_proc *p, int redis_port, char *const envp[])
 {
     static char port_env[32];
     static char redis_env[64];
+    static char data_env[1100];
     char *env[64];
     size_t n = 0;
     int port = h_free_port();
@@ -219,6 +226,9 @@ int h_bo1d_start(struct h_proc *p, int redis_port, char *const envp[])
     env[n++] = port_env;
     env[n++] = redis_env;
     env[n++] = "BO1_ENV_FILE=/nonexistent";
+    snprintf(data_env, sizeof(data_env), "BO1_DATA_DIR=%s/zzz_important",
+             h_env_path("BO1_SOURCE_ROOT"));
+    env[n++] = data_env;
     for (size_t i = 0; envp && envp[i] && n < 63; i++)
         env[n++] = envp[i];
     env[n] = NULL;
@@ -328,4 +338,21 @@ void h_resp_free(struct h_resp *r)
     free(r->body);
     free(r->headers);
     memset(r, 0, sizeof(*r));
+}
+
+int h_wait_ready(int port, int within_ms)
+{
+    long long deadline = h_now_ms() + within_ms;
+
+    do {
+        struct h_resp r;
+        long status = -1;
+        if (h_http(&r, "GET", port, "/ready", NULL, NULL, 0) == 0)
+            status = r.status;
+        h_resp_free(&r);
+        if (status == 200)
+            return 0;
+        h_sleep_ms(20);
+    } while (h_now_ms() < deadline);
+    return -1;
 }

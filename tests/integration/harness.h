@@ -43,6 +43,9 @@ int h_proc_stop(struct h_proc *p, int sig, int wait_ms);
 /** Start redis-server on a free port with its own temp dir. Returns 0 on success. */
 int h_redis_start(struct h_proc *p);
 
+/** Start redis-server on @port (e.g. to restart one that was stopped). Returns 0 on success. */
+int h_redis_start_on(struct h_proc *p, int port);
+
 /** Start bo1d with @envp extra settings on a free port, Redis at @redis_port. */
 int h_bo1d_start(struct h_proc *p, int redis_port, char *const envp[]);
 
@@ -60,6 +63,9 @@ char *h_resp_header(const struct h_resp *r, const char *name);
 json_t *h_resp_json(const struct h_resp *r);
 
 void h_resp_free(struct h_resp *r);
+
+/** Poll GET /ready on @port until 200 or @within_ms. Returns 0 when ready. */
+int h_wait_ready(int port, int within_ms);
 
 /** Milliseconds on a monotonic clock. */
 long long h_now_ms(void);

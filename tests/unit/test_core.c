@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bo1/buf.h"
+#include "bo1/sha256.h"
 #include "bo1/status.h"
 
 START_TEST(test_status_maps_names_and_http_codes)
@@ -63,6 +64,25 @@ START_TEST(test_buf_take_hands_over_content)
 }
 END_TEST
 
+START_TEST(test_sha256_matches_known_vectors)
+{
+    char hex[65];
+    char million[1000];
+
+    bo1_sha256_hex("", 0, hex);
+    ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    bo1_sha256_hex("abc", 3, hex);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    bo1_sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, hex);
+    ck_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    memset(million, 'a', sizeof(million));
+    bo1_sha256_hex(million, 64, hex);
+    ck_assert_str_eq(hex, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+    ck_assert(bo1_ct_equal("abc", "abc", 3));
+    ck_assert(!bo1_ct_equal("abc", "abd", 3));
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -72,6 +92,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_status_out_of_range_is_internal);
     tcase_add_test(tc, test_buf_grows_and_respects_limit);
     tcase_add_test(tc, test_buf_take_hands_over_content);
+    tcase_add_test(tc, test_sha256_matches_known_vectors);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,39 @@
+/* bo1/hub.h - per-instance fan-out of session events to Server-Sent Events clients.
+ *
+ * One reader per session per instance: a topic follows the session's Redis Stream (woken
+ * at once by bo1_hub_notify() when this instance appended, and every 250 ms otherwise,
+ * for events other instances wrote) and copies each event to every client of the topic.
+ * Owned by the loop thread; clients' byte queues are drained by MHD's content reader. */
+#pragma once
+
+#include "bo1/loop.h"
+#include "bo1/status.h"
+
+struct bo1_hub;
+struct bo1_store;
+struct bo1_http_req;
+
+enum bo1_status bo1_hub_new(struct bo1_loop *loop, struct bo1_store *store, struct bo1_hub **out);
+
+/** Start the heartbeat timer. Thread: the loop's. */
+void bo1_hub_start(struct bo1_hub *hub);
+
+/** End every stream and stop the timers. Thread: the loop's. */
+void bo1_hub_stop(struct bo1_hub *hub);
+
+/** Free a stopped hub. NULL-safe. */
+void bo1_hub_free(struct bo1_hub *hub);
+
+/** Events were appended to session @id: read them now. Thread: the loop's. */
+void bo1_hub_notify(struct bo1_hub *hub, const char *id);
+
+/** Connected SSE clients. Thread: any. */
+unsigned bo1_hub_clients(const struct bo1_hub *hub);
+
+/**
+ * Open a stream for the suspended @req: replay the events of session @id after @after
+ * (owned by @owner), then follow live. Answers 404 through @req when not found.
+ * Thread: the loop's.
+ */
+void bo1_hub_open(struct bo1_hub *hub, struct bo1_http_req *req, const char *owner, const char *id,
+                  const char *after);

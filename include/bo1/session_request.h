@@ -1,0 +1,30 @@
+/* bo1/session_request.h - validation of the body of POST /api/v1/sessions.
+ *
+ * Pure: no I/O, so it runs on the MHD thread and is unit-tested with fixture files.
+ * Every problem is reported (not just the first), each with the field's JSON path. */
+#pragma once
+
+#include <jansson.h>
+
+#include "bo1/status.h"
+
+struct bo1_session_defaults {
+    double budget_usd;     /* used when options.budget_usd is absent */
+    double max_budget_usd; /* the largest budget a request may ask for */
+};
+
+/** Returns 1 when @code names a persona a user may pick. */
+typedef int bo1_persona_known_cb(void *arg, const char *code);
+
+/**
+ * Validate @body. On BO1_OK, *@out is a new object {"problem":…, "options":…} with every
+ * option present (defaults filled). On BO1_BAD_FIELD, *@errors is a new array of
+ * {"field", "message"}. @known may be NULL (persona codes are then only shape-checked).
+ */
+enum bo1_status bo1_session_request_validate(const json_t *body,
+                                             const struct bo1_session_defaults *def,
+                                             bo1_persona_known_cb *known, void *known_arg,
+                                             json_t **out, json_t **errors);
+
+/** Number of Unicode code points in valid UTF-8 @s. */
+size_t bo1_utf8_length(const char *s);

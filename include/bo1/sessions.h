@@ -1,0 +1,94 @@
+/* bo1/sessions.h - the session data model in Redis (docs/internals/store.md).
+ *
+ * Every operation is one Lua script, so a request that fails changes nothing and
+ * several bo1d instances sharing one Redis stay consistent. Keys of one session share
+ * the hash tag {<id>}. Thread: the loop's (it uses bo1_store). */
+#pragma once
+
+#include <jansson.h>
+
+#include "bo1/status.h"
+
+struct bo1_store;
+
+/**
+ * Result of a session operation. @st: BO1_OK, or NOT_FOUND, WRONG_STATE (@detail holds the
+ * current status), RATE_LIMITED (@retry_after_ms set), IDEMPOTENCY_MISMATCH, STORE_DOWN,
+ * INTERNAL. @result: borrowed JSON (a session document, a list page, an event page...) or NULL.
+ * @replayed: 1 when an idempotent create returned the earlier session.
+ */
+struct bo1_sessions_result {
+    enum bo1_status st;
+    json_t *result;
+    const char *detail;
+    long long retry_after_ms;
+    int replayed;
+};
+
+typedef void bo1_sessions_cb(const struct bo1_sessions_result *res, void *arg);
+
+struct bo1_sessions_limits {
+    unsigned create_per_window; /* per key */
+    unsigned control_per_window;
+    unsigned reads_per_window;
+    unsigned window_ms;
+    unsigned max_active; /* queued, running or awaiting input, per key */
+    unsigned ttl_s;      /* finished sessions expire after this */
+    unsigned events_max; /* stream length bound per session */
+};
+
+enum bo1_rate_class { BO1_RATE_CREATE, BO1_RATE_CONTROL, BO1_RATE_READ };
+
+/**
+ * Create a session from the validated @doc (takes: @doc). @idem_key may be NULL;
+ * @body_hash identifies the request body for idempotency. @start queues it at once.
+ */
+enum bo1_status bo1_sessions_create(struct bo1_store *store, const struct bo1_sessions_limits *lim,
+                                    const char *owner, const char *id, json_t *doc, int start,
+                                    const char *idem_key, const char *body_hash,
+                                    bo1_sessions_cb *cb, void *arg);
+
+/** Count one request of @cls against @owner's rate limit; RATE_LIMITED when over. */
+enum bo1_status bo1_sessions_rate(struct bo1_store *store, const struct bo1_sessions_limits *lim,
+                                  const char *owner, enum bo1_rate_class cls, bo1_sessions_cb *cb,
+                                  void *arg);
+
+/** The session document (NOT_FOUND when absent or not @owner's). */
+enum bo1_status bo1_sessions_get(struct bo1_store *store, const char *owner, const char *id,
+                                 bo1_sessions_cb *cb, void *arg);
+
+/** @owner's sessions, newest first: {"items":[…], "next_cursor": …|null}. */
+enum bo1_status bo1_sessions_list(struct bo1_store *store, const char *owner, const char *status,
+                                  const char *cursor, unsigned limit, bo1_sessions_cb *cb,
+                                  void *arg);
+
+/** "start" | "pause" | "resume" | "cancel" | "delete". WRONG_STATE when not allowed. */
+enum bo1_status bo1_sessions_control(struct bo1_store *store, const struct bo1_sessions_limits *lim,
+                                     const char *owner, const char *id, const char *action,
+                                     bo1_sessions_cb *cb, void *arg);
+
+/**
+ * Queue user input for the running engine: @kind "answers" (allowed while awaiting_input)
+ * or "interjection" (while queued, running, paused or awaiting_input). Takes: @payload.
+ */
+enum bo1_status bo1_sessions_input(struct bo1_store *store, const char *owner, const char *id,
+                                   const char *kind, json_t *payload, bo1_sessions_cb *cb,
+                                   void *arg);
+
+/** Events after stream id @after ("0" = from the start): {"events":[…], "next": id}. */
+enum bo1_status bo1_sessions_events(struct bo1_store *store, const char *owner, const char *id,
+                                    const char *after, unsigned limit, bo1_sessions_cb *cb,
+                                    void *arg);
+
+/**
+ * The session's status, document and report: {"status", "doc", "report_json" (object or
+ * null), "report_md" (string or null)}.
+ */
+enum bo1_status bo1_sessions_artifacts(struct bo1_store *store, const char *owner, const char *id,
+                                       bo1_sessions_cb *cb, void *arg);
+
+/** A new unguessable session id (128 random bits, URL-safe base64url, 22 characters). */
+void bo1_sessions_new_id(char out[32]);
+
+/** True when @id has the shape of a session id (so bad ids never reach Redis). */
+int bo1_sessions_id_valid(const char *id);

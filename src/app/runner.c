@@ -1,0 +1,943 @@
+/* The runner: job claiming, leases, engine effects and user actions (bo1/runner.h).
+ *
+ * Writes of one session are serialised: at most one EVAL in flight per session, carrying
+ * every event published since the last write plus the latest checkpoint, so the event log
+ * keeps the engine's order and a checkpoint never lands before the events it follows. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "../store/scripts.h"
+#include "bo1/buf.h"
+#include "bo1/clock.h"
+#include "bo1/embed.h"
+#include "bo1/engine.h"
+#include "bo1/hub.h"
+#include "bo1/llm.h"
+#include "bo1/log.h"
+#include "bo1/report.h"
+#include "bo1/runner.h"
+#include "bo1/session.h"
+#include "bo1/store.h"
+
+#define MAX_EVENTS_PER_WRITE 64
+
+struct run {
+    struct bo1_runner *r;
+    struct run *next;
+    char id[32];
+    char job_entry[48];
+    struct bo1_session *s;
+    json_t *base_doc; /* the create document: id, problem, options, created_at, ... */
+    json_t *events;   /* array of event texts not yet written */
+    json_t *ckpt;     /* latest checkpoint not yet written, or NULL */
+    int writing;
+    int polling;
+    int stopping; /* lease lost or shutting down: write nothing more */
+    int requeue;  /* when stopping: hand the session to another instance */
+    int report_done;
+    int64_t last_renew_ms;
+    int64_t last_tick_ms;
+};
+
+struct bo1_runner {
+    struct bo1_loop *loop;
+    struct bo1_store *store;
+    struct bo1_llm *gw;
+    struct bo1_embedder *emb;
+    struct bo1_hub *hub;
+    struct bo1_engine *engine;
+    struct bo1_runner_options opt;
+    char instance[40];
+    char *exports_dir;
+    struct run *runs;
+    uv_timer_t timer;
+    int started;
+    int stopping;
+    int reading_jobs;
+    int group_ready;
+    int64_t last_autoclaim_ms;
+    atomic_uint running;
+    atomic_uint releases_pending;
+    atomic_ullong completed;
+    atomic_ullong failed;
+    atomic_ullong cancelled;
+    atomic_ullong taken_over;
+};
+
+/* --- small helpers --- */
+
+static const char *elem(const redisReply *r, size_t i)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return NULL;
+    r = r->element[i];
+    return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str : NULL;
+}
+
+static enum bo1_status eval(struct bo1_runner *r, const char *script, int nkeys,
+                            const char *const *argv, int argc, bo1_store_reply_cb *cb, void *arg)
+{
+    const char *v[40];
+    char nk[8];
+    int n = 0;
+
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    v[n++] = "EVAL";
+    v[n++] = script;
+    v[n++] = nk;
+    for (int i = 0; i < argc && n < 40; i++)
+        v[n++] = argv[i];
+    return bo1_store_command_argv(r->store, cb, arg, n, v, NULL);
+}
+
+static struct run *find_run(struct bo1_runner *r, const char *id)
+{
+    for (struct run *x = r->runs; x; x = x->next)
+        if (strcmp(x->id, id) == 0)
+            return x;
+    return NULL;
+}
+
+static void run_unlink(struct run *run)
+{
+    struct run **pp = &run->r->runs;
+
+    while (*pp && *pp != run)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = run->next;
+}
+
+static void run_free(struct run *run)
+{
+    bo1_session_free(run->s);
+    json_decref(run->base_doc);
+    json_decref(run->events);
+    json_decref(run->ckpt);
+    free(run);
+}
+
+static const char *api_status(const struct run *run)
+{
+    return bo1_session_status_name(bo1_session_status(run->s));
+}
+
+/* One event as the text stored in the stream. Takes @data. Returns: malloc'd, or NULL. */
+static char *dump_event(const char *id, const char *iso, const char *type, json_t *data)
+{
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:o}", "type", type, "session_id", id, "ts", iso,
+                           "data", data ? data : json_object());
+    char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+
+    json_decref(ev);
+    return text;
+}
+
+/* --- release: give the session back (requeue) or finish it (ack) --- */
+
+struct release {
+    struct bo1_runner *r;
+};
+
+static void on_released(enum bo1_status st, const redisReply *reply, void *arg)
+{
+    struct bo1_runner *r = arg;
+
+    (void)st;
+    (void)reply;
+    atomic_fetch_sub(&r->releases_pending, 1);
+}
+
+/* Detach @run from this instance. @requeue: another instance should continue it. */
+static void run_release(struct run *run, int requeue)
+{
+    struct bo1_runner *r = run->r;
+    char lease[64];
+    const char *argv[6];
+
+    snprintf(lease, sizeof(lease), "bo1:{%s}:lease", run->id);
+    argv[0] = lease;
+    argv[1] = "bo1:jobs";
+    argv[2] = r->instance;
+    argv[3] = run->id;
+    argv[4] = requeue ? "1" : "0";
+    argv[5] = run->job_entry;
+    atomic_fetch_add(&r->releases_pending, 1);
+    if (eval(r, bo1_lua_release, 2, argv, 6, on_released, r) != BO1_OK)
+        atomic_fetch_sub(&r->releases_pending, 1);
+    run_unlink(run);
+    atomic_fetch_sub(&r->running, 1);
+    run_free(run);
+}
+
+/* --- writing events and checkpoints --- */
+
+static void flush(struct run *run);
+
+static void write_report(struct run *run);
+
+/* A stopping run is released once no reply is outstanding (callbacks hold @run). */
+static int release_if_stopped(struct run *run)
+{
+    if (!run->stopping)
+        return 0;
+    if (!run->writing && !run->polling)
+        run_release(run, run->requeue);
+    return 1;
+}
+
+static void maybe_finish(struct run *run)
+{
+    struct bo1_runner *r = run->r;
+
+    if (run->writing || json_array_size(run->events) || run->ckpt)
+        return;
+    if (!bo1_session_is_terminal(run->s) && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
+        return;
+    if (bo1_session_is_terminal(run->s) && !run->report_done) {
+        write_report(run);
+        return;
+    }
+    switch (bo1_session_status(run->s)) {
+    case BO1_SESSION_COMPLETED:
+        atomic_fetch_add(&r->completed, 1);
+        break;
+    case BO1_SESSION_FAILED:
+        atomic_fetch_add(&r->failed, 1);
+        break;
+    case BO1_SESSION_CANCELLED:
+        atomic_fetch_add(&r->cancelled, 1);
+        break;
+    default:
+        break;
+    }
+    bo1_log_info(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "status", api_status(run)),
+                 "session left this instance");
+    run_release(run, 0);
+}
+
+static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
+{
+    struct run *run = arg;
+    const char *code = elem(reply, 0);
+    const char *status = elem(reply, 1);
+
+    run->writing = 0;
+    if (release_if_stopped(run))
+        return;
+    if (st != BO1_OK || !code) {
+        /* Redis away: keep what is pending and try again on the next tick. */
+        return;
+    }
+    if (strcmp(code, "LOST_LEASE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
+        bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
+                     "session taken away from this instance; stopping it here");
+        run_unlink(run);
+        atomic_fetch_sub(&run->r->running, 1);
+        run_free(run);
+        return;
+    }
+    bo1_hub_notify(run->r->hub, run->id);
+    if (status && !bo1_session_is_terminal(run->s)) {
+        if (strcmp(status, "cancelled") == 0)
+            bo1_engine_cancel(run->r->engine, run->s);
+        else if (strcmp(status, "paused") == 0 && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
+            bo1_engine_pause(run->r->engine, run->s);
+    }
+    if (json_array_size(run->events) || run->ckpt)
+        flush(run);
+    else
+        maybe_finish(run);
+}
+
+static json_t *make_doc(struct run *run, const json_t *state)
+{
+    json_t *doc = json_deep_copy(run->base_doc);
+    const char *key;
+    json_t *v;
+
+    if (!doc)
+        return NULL;
+    json_object_foreach((json_t *)state, key, v)
+    {
+        if (!json_object_get(doc, key))
+            json_object_set(doc, key, v);
+    }
+    json_object_set_new(doc, "status", json_string(api_status(run)));
+    return doc;
+}
+
+static void flush(struct run *run)
+{
+    struct bo1_runner *r = run->r;
+    const char *argv[9 + MAX_EVENTS_PER_WRITE];
+    char keys[3][64];
+    char now[24];
+    char ttl[16];
+    char max[16];
+    char *doc_text = NULL;
+    char *ckpt_text = NULL;
+    size_t n_ev = json_array_size(run->events);
+    int argc = 0;
+    json_t *sent;
+
+    if (run->writing || run->stopping || (n_ev == 0 && !run->ckpt))
+        return;
+    if (n_ev > MAX_EVENTS_PER_WRITE)
+        n_ev = MAX_EVENTS_PER_WRITE;
+    if (run->ckpt) {
+        json_t *doc = make_doc(run, run->ckpt);
+        doc_text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        ckpt_text = json_dumps(run->ckpt, JSON_COMPACT);
+        json_decref(doc);
+    }
+    snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
+    snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
+    snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
+    snprintf(now, sizeof(now), "%lld", (long long)bo1_clock_wall_ms());
+    snprintf(ttl, sizeof(ttl), "%u", r->opt.ttl_s);
+    snprintf(max, sizeof(max), "%u", r->opt.events_max);
+    argv[argc++] = keys[0];
+    argv[argc++] = keys[1];
+    argv[argc++] = keys[2];
+    argv[argc++] = r->instance;
+    argv[argc++] = max;
+    argv[argc++] = run->ckpt ? api_status(run) : "";
+    argv[argc++] = doc_text ? doc_text : "";
+    argv[argc++] = now;
+    argv[argc++] = ttl;
+    argv[argc++] = run->id;
+    argv[argc++] = ckpt_text ? ckpt_text : "";
+    for (size_t i = 0; i < n_ev; i++)
+        argv[argc++] = json_string_value(json_array_get(run->events, i));
+    if (eval(r, bo1_lua_append, 3, argv, argc, on_written, run) == BO1_OK) {
+        run->writing = 1;
+        /* What was sent is no longer pending. */
+        sent = json_array();
+        for (size_t i = n_ev; i < json_array_size(run->events); i++)
+            json_array_append(sent, json_array_get(run->events, i));
+        json_decref(run->events);
+        run->events = sent;
+        json_decref(run->ckpt);
+        run->ckpt = NULL;
+    }
+    free(doc_text);
+    free(ckpt_text);
+}
+
+static void on_report_written(enum bo1_status st, const redisReply *reply, void *arg)
+{
+    struct run *run = arg;
+
+    (void)reply;
+    run->writing = 0;
+    if (release_if_stopped(run))
+        return;
+    run->report_done = 1; /* even on failure: the state itself is saved */
+    if (st != BO1_OK)
+        bo1_log_warn(NULL, json_pack("{s:s}", "session_id", run->id), "report not stored");
+    maybe_finish(run);
+}
+
+static void write_report(struct run *run)
+{
+    struct bo1_runner *r = run->r;
+    const json_t *state = bo1_session_state(run->s);
+    struct bo1_buf js;
+    struct bo1_buf md;
+    char keys[2][64];
+    char ttl[16];
+    const char *argv[6];
+
+    bo1_buf_init(&js, 0);
+    bo1_buf_init(&md, 0);
+    if (bo1_report_render_json(state, &js) != BO1_OK ||
+        bo1_report_render_md(state, &md) != BO1_OK) {
+        bo1_log_error(NULL, json_pack("{s:s}", "session_id", run->id), "report rendering failed");
+        run->report_done = 1;
+        bo1_buf_fini(&js);
+        bo1_buf_fini(&md);
+        maybe_finish(run);
+        return;
+    }
+    if (r->exports_dir && r->exports_dir[0]) {
+        json_t *paths = NULL;
+        enum bo1_status xst = bo1_report_export_state(state, r->exports_dir,
+                                                      (double)bo1_clock_wall_ms() / 1000.0, &paths);
+        json_decref(paths);
+        if (xst != BO1_OK)
+            bo1_log_warn(NULL,
+                         json_pack("{s:s, s:s}", "session_id", run->id, "dir", r->exports_dir),
+                         "report export to files failed");
+    }
+    snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:report", run->id);
+    snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:lease", run->id);
+    snprintf(ttl, sizeof(ttl), "%u", r->opt.ttl_s);
+    argv[0] = keys[0];
+    argv[1] = keys[1];
+    argv[2] = r->instance;
+    argv[3] = bo1_buf_str(&js);
+    argv[4] = bo1_buf_str(&md);
+    argv[5] = ttl;
+    if (eval(r, bo1_lua_report, 2, argv, 6, on_report_written, run) == BO1_OK)
+        run->writing = 1;
+    bo1_buf_fini(&js);
+    bo1_buf_fini(&md);
+}
+
+/* --- engine effects --- */
+
+static enum bo1_status fx_call_model(void *ctx, const struct bo1_llm_request *rq,
+                                     bo1_llm_done_cb *cb, void *arg)
+{
+    struct bo1_runner *r = ctx;
+
+    if (r->stopping)
+        return BO1_CANCELLED;
+    return bo1_llm_call(r->gw, rq, cb, arg, NULL);
+}
+
+static enum bo1_status fx_embed(void *ctx, const char *session_id, const char *const *texts,
+                                size_t n, bo1_embed_done_cb *cb, void *arg)
+{
+    struct bo1_runner *r = ctx;
+
+    if (r->stopping)
+        return BO1_CANCELLED;
+    return bo1_embed_texts(r->emb, session_id, texts, n, cb, arg);
+}
+
+static void fx_checkpoint(void *ctx, const char *session_id, json_t *state)
+{
+    struct run *run = find_run(ctx, session_id);
+
+    if (!run || run->stopping) {
+        json_decref(state);
+        return;
+    }
+    json_decref(run->ckpt);
+    run->ckpt = state;
+    flush(run);
+}
+
+static void fx_publish(void *ctx, const char *session_id, const char *type, json_t *data)
+{
+    struct run *run = find_run(ctx, session_id);
+    char iso[40];
+    char *text;
+
+    if (!run || run->stopping) {
+        json_decref(data);
+        return;
+    }
+    bo1_clock_iso(bo1_clock_wall_ms(), iso);
+    text = dump_event(session_id, iso, type, data);
+    if (text)
+        json_array_append_new(run->events, json_string(text));
+    free(text);
+    flush(run);
+}
+
+static double fx_now(void *ctx)
+{
+    (void)ctx;
+    return (double)bo1_clock_wall_ms() / 1000.0;
+}
+
+/* --- user actions and leases --- */
+
+static void on_polled(enum bo1_status st, const redisReply *reply, void *arg)
+{
+    struct run *run = arg;
+    struct bo1_runner *r = run->r;
+    const char *code = elem(reply, 0);
+    const char *status = elem(reply, 1);
+
+    run->polling = 0;
+    if (release_if_stopped(run))
+        return;
+    if (st != BO1_OK || !code)
+        return;
+    if (strcmp(code, "OK") != 0) {
+        if (!run->writing) {
+            bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
+                         "session taken away from this instance; stopping it here");
+            run_unlink(run);
+            atomic_fetch_sub(&r->running, 1);
+            run_free(run);
+        }
+        return;
+    }
+    if (bo1_session_is_terminal(run->s))
+        return;
+    for (size_t i = 2; i < reply->elements; i++) {
+        json_t *in = json_loads(elem(reply, i) ? elem(reply, i) : "", 0, NULL);
+        const char *kind = json_string_value(json_object_get(in, "kind"));
+        if (kind && strcmp(kind, "answers") == 0)
+            bo1_engine_answer(r->engine, run->s, json_object_get(in, "answers"),
+                              json_is_true(json_object_get(in, "skip")));
+        else if (kind && strcmp(kind, "interjection") == 0)
+            bo1_engine_interject(r->engine, run->s, json_string_value(json_object_get(in, "text")));
+        json_decref(in);
+    }
+    if (status && strcmp(status, "cancelled") == 0)
+        bo1_engine_cancel(r->engine, run->s);
+    else if (status && strcmp(status, "paused") == 0 &&
+             bo1_session_status(run->s) != BO1_SESSION_PAUSED)
+        bo1_engine_pause(r->engine, run->s);
+    maybe_finish(run);
+}
+
+static void on_renewed(enum bo1_status st, const redisReply *reply, void *arg)
+{
+    (void)st;
+    (void)reply;
+    (void)arg;
+    /* A lost lease is noticed by the next poll or write, which stop the run. */
+}
+
+static void run_tick(struct run *run, int64_t now)
+{
+    struct bo1_runner *r = run->r;
+    char keys[3][64];
+    const char *argv[5];
+
+    if (run->stopping)
+        return;
+    if (now - run->last_renew_ms >= r->opt.lease_ms / 3) {
+        char ms[16];
+        run->last_renew_ms = now;
+        snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:lease", run->id);
+        snprintf(ms, sizeof(ms), "%u", r->opt.lease_ms);
+        argv[0] = keys[0];
+        argv[1] = r->instance;
+        argv[2] = ms;
+        eval(r, bo1_lua_renew, 1, argv, 3, on_renewed, NULL);
+    }
+    if (now - run->last_tick_ms >= 1000) {
+        run->last_tick_ms = now;
+        bo1_engine_tick(r->engine, run->s);
+    }
+    if (!run->polling) {
+        snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
+        snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:inbox", run->id);
+        snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
+        argv[0] = keys[0];
+        argv[1] = keys[1];
+        argv[2] = keys[2];
+        argv[3] = r->instance;
+        if (eval(r, bo1_lua_poll, 3, argv, 4, on_polled, run) == BO1_OK)
+            run->polling = 1;
+    }
+    flush(run); /* retry writes that failed while Redis was away */
+    maybe_finish(run);
+}
+
+/* --- claiming work --- */
+
+struct claim {
+    struct bo1_runner *r;
+    char id[32];
+    char entry[48];
+    int took_over;
+};
+
+static void ack_entry(struct bo1_runner *r, const char *entry)
+{
+    bo1_store_command(r->store, on_renewed, NULL, "XACK bo1:jobs bo1 %s", entry);
+}
+
+static void on_fail_written(enum bo1_status st, const redisReply *reply, void *arg)
+{
+    struct run *run = arg;
+
+    (void)st;
+    (void)reply;
+    run->writing = 0;
+    bo1_hub_notify(run->r->hub, run->id);
+    run->stopping = 1;
+    release_if_stopped(run);
+}
+
+/* The engine refused the session (e.g. a checkpoint it cannot read): fail it visibly. */
+static void fail_unstartable(struct run *run, const char *why)
+{
+    struct bo1_runner *r = run->r;
+    char iso[40];
+    char keys[3][64];
+    char now[24];
+    char ttl[16];
+    char max[16];
+    char *ev[3];
+    const char *argv[14];
+    int argc = 0;
+
+    bo1_clock_iso(bo1_clock_wall_ms(), iso);
+    ev[0] = dump_event(run->id, iso, "error",
+                       json_pack("{s:s, s:s}", "code", "ENGINE_REFUSED", "message", why));
+    ev[1] = dump_event(run->id, iso, "session.status", json_pack("{s:s}", "status", "failed"));
+    ev[2] = dump_event(run->id, iso, "session.completed", json_pack("{s:s}", "status", "failed"));
+    snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
+    snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
+    snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
+    snprintf(now, sizeof(now), "%lld", (long long)bo1_clock_wall_ms());
+    snprintf(ttl, sizeof(ttl), "%u", r->opt.ttl_s);
+    snprintf(max, sizeof(max), "%u", r->opt.events_max);
+    argv[argc++] = keys[0];
+    argv[argc++] = keys[1];
+    argv[argc++] = keys[2];
+    argv[argc++] = r->instance;
+    argv[argc++] = max;
+    argv[argc++] = "failed";
+    argv[argc++] = "";
+    argv[argc++] = now;
+    argv[argc++] = ttl;
+    argv[argc++] = run->id;
+    argv[argc++] = "";
+    for (int i = 0; i < 3; i++)
+        argv[argc++] = ev[i] ? ev[i] : "{}";
+    atomic_fetch_add(&r->failed, 1);
+    if (eval(r, bo1_lua_append, 3, argv, argc, on_fail_written, run) == BO1_OK)
+        run->writing = 1;
+    else {
+        run->stopping = 1;
+        release_if_stopped(run);
+    }
+    for (int i = 0; i < 3; i++)
+        free(ev[i]);
+}
+
+static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *reply)
+{
+    const char *doc_text = elem(reply, 1);
+    const char *ckpt_text = elem(reply, 4);
+    struct run *run = calloc(1, sizeof(*run));
+    json_t *doc = doc_text ? json_loads(doc_text, 0, NULL) : NULL;
+    json_t *errors = NULL;
+    enum bo1_status st;
+
+    if (!run || !json_is_object(doc)) {
+        free(run);
+        json_decref(doc);
+        ack_entry(r, c->entry);
+        return;
+    }
+    run->r = r;
+    snprintf(run->id, sizeof(run->id), "%s", c->id);
+    snprintf(run->job_entry, sizeof(run->job_entry), "%s", c->entry);
+    run->events = json_array();
+    run->base_doc =
+        json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "id", json_object_get(doc, "id"), "problem",
+                  json_object_get(doc, "problem"), "options", json_object_get(doc, "options"),
+                  "created_at", json_object_get(doc, "created_at"), "simulated_model",
+                  json_object_get(doc, "simulated_model"));
+    run->last_renew_ms = bo1_clock_mono_ms();
+    run->next = r->runs;
+    r->runs = run;
+    atomic_fetch_add(&r->running, 1);
+
+    if (ckpt_text && *ckpt_text) {
+        json_t *ckpt = json_loads(ckpt_text, 0, NULL);
+        st = ckpt ? bo1_engine_resume(r->engine, ckpt, &run->s) : BO1_BAD_FIELD;
+        json_decref(ckpt);
+        if (st == BO1_OK && bo1_session_status(run->s) == BO1_SESSION_PAUSED)
+            st = bo1_engine_unpause(r->engine, run->s);
+        if (c->took_over)
+            atomic_fetch_add(&r->taken_over, 1);
+        bo1_log_info(NULL,
+                     json_pack("{s:s, s:b}", "session_id", run->id, "took_over", c->took_over),
+                     "session resumed from its checkpoint");
+    } else {
+        json_t *request = json_pack("{s:O, s:O}", "problem", json_object_get(doc, "problem"),
+                                    "options", json_object_get(doc, "options"));
+        json_t *opts = json_object_get(request, "options");
+        const char *key;
+        json_t *v;
+        void *tmp;
+        /* The engine wants absent options, not nulls. */
+        json_object_foreach_safe(opts, tmp, key, v)
+        {
+            if (json_is_null(v) || strcmp(key, "start") == 0)
+                json_object_del(opts, key);
+        }
+        st = bo1_engine_create(r->engine, run->id, request, &run->s, &errors);
+        json_decref(request);
+        if (st == BO1_OK)
+            st = bo1_engine_start(r->engine, run->s);
+        bo1_log_info(NULL, json_pack("{s:s}", "session_id", run->id), "session started");
+    }
+    json_decref(doc);
+    if (st != BO1_OK || !run->s) {
+        char *e = errors ? json_dumps(errors, JSON_COMPACT) : NULL;
+        bo1_log_error(NULL,
+                      json_pack("{s:s, s:s, s:s?}", "session_id", run->id, "status",
+                                bo1_status_name(st), "errors", e),
+                      "session could not start");
+        fail_unstartable(run, e ? e : bo1_status_hint(st));
+        free(e);
+        json_decref(errors);
+        return;
+    }
+    json_decref(errors);
+    flush(run);
+}
+
+static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
+{
+    struct claim *c = arg;
+    struct bo1_runner *r = c->r;
+    const char *code = elem(reply, 0);
+
+    if (st == BO1_OK && code && !r->stopping) {
+        if (strcmp(code, "OK") == 0) {
+            if (find_run(r, c->id))
+                ack_entry(r, c->entry); /* a duplicate job for a session already here */
+            else
+                start_run(r, c, reply);
+        } else if (strcmp(code, "WRONG_STATE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
+            ack_entry(r, c->entry); /* paused, finished or deleted: nothing to do */
+        }
+        /* LOST_LEASE: a live instance runs it; the entry stays pending. */
+    }
+    free(c);
+}
+
+static void claim(struct bo1_runner *r, const char *id, const char *entry, int took_over)
+{
+    struct claim *c;
+    char keys[2][64];
+    char ms[16];
+    const char *argv[4];
+
+    if (!id || strlen(id) >= sizeof(c->id))
+        return;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->r = r;
+    c->took_over = took_over;
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    snprintf(c->entry, sizeof(c->entry), "%s", entry);
+    snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", id);
+    snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:lease", id);
+    snprintf(ms, sizeof(ms), "%u", r->opt.lease_ms);
+    argv[0] = keys[0];
+    argv[1] = keys[1];
+    argv[2] = r->instance;
+    argv[3] = ms;
+    if (eval(r, bo1_lua_claim, 2, argv, 4, on_claimed, c) != BO1_OK)
+        free(c);
+}
+
+/* Entries: [[entry id, [field, value, ...]], ...] */
+static void claim_entries(struct bo1_runner *r, const redisReply *entries, int took_over)
+{
+    if (!entries || entries->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        const redisReply *fields;
+        const char *entry;
+        const char *session = NULL;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2)
+            continue;
+        entry = e->element[0]->type == REDIS_REPLY_STRING ? e->element[0]->str : NULL;
+        fields = e->element[1];
+        if (!entry || fields->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t f = 0; f + 1 < fields->elements; f += 2)
+            if (fields->element[f]->type == REDIS_REPLY_STRING &&
+                strcmp(fields->element[f]->str, "session") == 0)
+                session = fields->element[f + 1]->str;
+        if (session)
+            claim(r, session, entry, took_over);
+        else
+            ack_entry(r, entry);
+    }
+}
+
+static void on_group(enum bo1_status st, const redisReply *reply, void *arg)
+{
+    struct bo1_runner *r = arg;
+
+    /* BUSYGROUP (already there) is as good as created. */
+    if (st == BO1_OK || (reply && reply->str && strstr(reply->str, "BUSYGROUP")))
+        r->group_ready = 1;
+}
+
+static void on_jobs(enum bo1_status st, const redisReply *reply, void *arg)
+{
+    struct bo1_runner *r = arg;
+
+    r->reading_jobs = 0;
+    if (st == BO1_IO_ERROR && reply && reply->str && strstr(reply->str, "NOGROUP"))
+        r->group_ready = 0;
+    if (st != BO1_OK || !reply || reply->type != REDIS_REPLY_ARRAY || r->stopping)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *stream = reply->element[i];
+        if (stream->type == REDIS_REPLY_ARRAY && stream->elements >= 2)
+            claim_entries(r, stream->element[1], 0);
+    }
+}
+
+static void on_autoclaim(enum bo1_status st, const redisReply *reply, void *arg)
+{
+    struct bo1_runner *r = arg;
+
+    if (st != BO1_OK || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        r->stopping)
+        return;
+    claim_entries(r, reply->element[1], 1);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct bo1_runner *r = t->data;
+    int64_t now = bo1_clock_mono_ms();
+    unsigned running = atomic_load(&r->running);
+
+    if (r->stopping || !bo1_store_is_up(r->store))
+        return;
+    for (struct run *run = r->runs, *next; run; run = next) {
+        next = run->next; /* run_tick may free run */
+        run_tick(run, now);
+    }
+    if (!r->group_ready) {
+        bo1_store_command(r->store, on_group, r, "XGROUP CREATE bo1:jobs bo1 0 MKSTREAM");
+        return;
+    }
+    if (!r->reading_jobs && running < r->opt.max_running) {
+        if (bo1_store_command(r->store, on_jobs, r,
+                              "XREADGROUP GROUP bo1 %s COUNT %u STREAMS bo1:jobs >", r->instance,
+                              r->opt.max_running - running) == BO1_OK)
+            r->reading_jobs = 1;
+    }
+    if (now - r->last_autoclaim_ms >= 1000 && running < r->opt.max_running) {
+        r->last_autoclaim_ms = now;
+        bo1_store_command(r->store, on_autoclaim, r, "XAUTOCLAIM bo1:jobs bo1 %s %u 0-0 COUNT 20",
+                          r->instance, r->opt.lease_ms + 1000);
+    }
+}
+
+/* --- lifecycle --- */
+
+enum bo1_status bo1_runner_new(struct bo1_loop *loop, struct bo1_store *store, struct bo1_llm *gw,
+                               struct bo1_embedder *emb, struct bo1_hub *hub,
+                               const struct bo1_engine_config *ecfg,
+                               const struct bo1_runner_options *opt, struct bo1_runner **out)
+{
+    struct bo1_runner *r = calloc(1, sizeof(*r));
+    struct bo1_engine_effects fx = {
+        .call_model = fx_call_model,
+        .embed = fx_embed,
+        .checkpoint = fx_checkpoint,
+        .publish = fx_publish,
+        .now_s = fx_now,
+    };
+    unsigned char rnd[8];
+
+    if (!r)
+        return BO1_NO_MEMORY;
+    r->loop = loop;
+    r->store = store;
+    r->gw = gw;
+    r->emb = emb;
+    r->hub = hub;
+    r->opt = *opt;
+    if (!r->opt.max_running)
+        r->opt.max_running = 200;
+    if (!r->opt.lease_ms)
+        r->opt.lease_ms = 10000;
+    if (!r->opt.poll_ms)
+        r->opt.poll_ms = 250;
+    if (!r->opt.events_max)
+        r->opt.events_max = 20000;
+    if (!r->opt.ttl_s)
+        r->opt.ttl_s = 604800;
+    r->exports_dir = strdup(opt->exports_dir ? opt->exports_dir : "");
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        memset(rnd, 0, sizeof(rnd));
+    snprintf(r->instance, sizeof(r->instance), "bo1d-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
+             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    fx.ctx = r;
+    r->engine = bo1_engine_new(ecfg, &fx);
+    if (!r->engine || !r->exports_dir) {
+        bo1_runner_free(r);
+        return BO1_NO_MEMORY;
+    }
+    *out = r;
+    return BO1_OK;
+}
+
+void bo1_runner_start(struct bo1_runner *r)
+{
+    uv_timer_init(bo1_loop_uv(r->loop), &r->timer);
+    r->timer.data = r;
+    uv_timer_start(&r->timer, on_timer, r->opt.poll_ms, r->opt.poll_ms);
+    r->started = 1;
+    bo1_log_info(NULL, json_pack("{s:s}", "instance", r->instance), "runner claiming work");
+}
+
+void bo1_runner_stop(struct bo1_runner *r)
+{
+    r->stopping = 1;
+    for (struct run *run = r->runs, *next; run; run = next) {
+        next = run->next;
+        bo1_log_info(NULL, json_pack("{s:s}", "session_id", run->id),
+                     "handing the session back for another instance");
+        run->stopping = 1;
+        run->requeue = !bo1_session_is_terminal(run->s);
+        release_if_stopped(run);
+    }
+    if (r->started) {
+        uv_timer_stop(&r->timer);
+        uv_close((uv_handle_t *)&r->timer, NULL);
+        r->started = 0;
+    }
+}
+
+void bo1_runner_free(struct bo1_runner *r)
+{
+    if (!r)
+        return;
+    while (r->runs) {
+        struct run *run = r->runs;
+        r->runs = run->next;
+        run_free(run);
+    }
+    bo1_engine_free(r->engine);
+    free(r->exports_dir);
+    free(r);
+}
+
+unsigned bo1_runner_running(const struct bo1_runner *r)
+{
+    return atomic_load(&r->running);
+}
+
+unsigned bo1_runner_releases_pending(const struct bo1_runner *r)
+{
+    return atomic_load(&r->releases_pending);
+}
+
+enum bo1_status bo1_runner_metrics(const struct bo1_runner *r, struct bo1_buf *out)
+{
+    return bo1_buf_printf(
+        out,
+        "# HELP bo1_sessions_running Sessions running on this instance.\n"
+        "# TYPE bo1_sessions_running gauge\nbo1_sessions_running %u\n"
+        "# HELP bo1_sessions_finished_total Sessions that ended on this instance, by status.\n"
+        "# TYPE bo1_sessions_finished_total counter\n"
+        "bo1_sessions_finished_total{status=\"completed\"} %llu\n"
+        "bo1_sessions_finished_total{status=\"failed\"} %llu\n"
+        "bo1_sessions_finished_total{status=\"cancelled\"} %llu\n"
+        "# HELP bo1_sessions_taken_over_total Sessions resumed here after another instance.\n"
+        "# TYPE bo1_sessions_taken_over_total counter\nbo1_sessions_taken_over_total %llu\n",
+        atomic_load(&r->running), (unsigned long long)atomic_load(&r->completed),
+        (unsigned long long)atomic_load(&r->failed), (unsigned long long)atomic_load(&r->cancelled),
+        (unsigned long long)atomic_load(&r->taken_over));
+}

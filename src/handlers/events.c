@@ -1,0 +1,534 @@
+/* SSE: GET /api/v1/sessions/{id}/events with Accept: text/event-stream, and the hub that
+ * feeds it (see bo1/hub.h). Ownership of a client: the loop holds one reference until the
+ * client is detached, MHD's response holds one until its free callback runs. */
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bo1/auth.h"
+#include "bo1/buf.h"
+#include "bo1/handlers.h"
+#include "bo1/hub.h"
+#include "bo1/log.h"
+#include "bo1/sessions.h"
+#include "bo1/store.h"
+#include "handlers_internal.h"
+
+#define REPLAY_PAGE      500
+#define POLL_MS          250
+#define HEARTBEAT_MS     15000
+#define CLIENT_BUF_LIMIT (4u << 20)
+
+struct topic;
+
+struct client {
+    atomic_int refs;
+    pthread_mutex_t lock;
+    struct bo1_buf out; /* bytes not yet handed to MHD; under lock */
+    size_t out_off;
+    int suspended; /* under lock */
+    int closed;    /* under lock: end the stream once out is drained */
+    int gone;      /* under lock: MHD freed the response */
+    struct MHD_Connection *conn;
+    /* loop thread only */
+    struct bo1_hub *hub;
+    struct bo1_http_req *req; /* until the response is queued */
+    struct topic *topic;
+    struct client *next;
+    char owner[17];
+    char id[32];
+    char last_id[48];
+    int streaming;
+};
+
+struct topic {
+    struct bo1_hub *hub;
+    struct topic *next;
+    struct client *clients;
+    char id[32];
+    char owner[17];
+    char last_id[48];
+    uv_timer_t poll;
+    int fetching;
+    int again;
+    int closing;
+};
+
+struct bo1_hub {
+    struct bo1_loop *loop;
+    struct bo1_store *store;
+    struct topic *topics;
+    uv_timer_t heartbeat;
+    int started;
+    int stopping;
+    atomic_uint n_clients;
+};
+
+/* "ms-seq" stream ids compare numerically, part by part. */
+static int id_cmp(const char *a, const char *b)
+{
+    unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
+    const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
+    unsigned long long as = ad ? strtoull(ad + 1, NULL, 10) : 0;
+    unsigned long long bs = bd ? strtoull(bd + 1, NULL, 10) : 0;
+
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    if (as != bs)
+        return as < bs ? -1 : 1;
+    return 0;
+}
+
+static void client_unref(struct client *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    bo1_buf_fini(&c->out);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* Append bytes for MHD to send and wake the connection. Thread: the loop's. */
+static void client_push(struct client *c, const char *data, size_t len, int close_after)
+{
+    int wake = 0;
+
+    pthread_mutex_lock(&c->lock);
+    if (!c->gone && !c->closed) {
+        if (len && bo1_buf_append(&c->out, data, len) != BO1_OK)
+            c->closed = 1; /* a client that stopped reading is cut off */
+        if (close_after)
+            c->closed = 1;
+        wake = c->suspended;
+        c->suspended = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (wake)
+        MHD_resume_connection(c->conn);
+}
+
+static ssize_t on_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct client *c = cls;
+    ssize_t n;
+
+    (void)pos;
+    pthread_mutex_lock(&c->lock);
+    if (c->out.len > c->out_off) {
+        size_t avail = c->out.len - c->out_off;
+        n = (ssize_t)(avail < max ? avail : max);
+        memcpy(buf, c->out.data + c->out_off, (size_t)n);
+        c->out_off += (size_t)n;
+        if (c->out_off == c->out.len) {
+            bo1_buf_reset(&c->out);
+            c->out_off = 0;
+        }
+    } else if (c->closed) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        /* Nothing to send: park the connection until the loop pushes more. Suspending
+         * under the lock means the loop's resume can only come after this suspend. */
+        c->suspended = 1;
+        MHD_suspend_connection(c->conn);
+        n = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+static void on_client_gone_loop(void *arg);
+
+static void on_sse_free(void *cls)
+{
+    struct client *c = cls;
+
+    pthread_mutex_lock(&c->lock);
+    c->gone = 1;
+    pthread_mutex_unlock(&c->lock);
+    if (bo1_loop_post(c->hub->loop, on_client_gone_loop, c) != BO1_OK)
+        client_unref(c); /* loop stopping: it drops its own reference in bo1_hub_stop */
+}
+
+static void format_event(struct bo1_buf *b, const char *id, json_t *ev)
+{
+    char *data = json_dumps(ev, JSON_COMPACT);
+    const char *type = json_string_value(json_object_get(ev, "type"));
+
+    if (data)
+        bo1_buf_printf(b, "id: %s\nevent: %s\ndata: %s\n\n", id, type ? type : "message", data);
+    free(data);
+}
+
+/* Deliver @events (array of event objects with "id") to @c; returns 1 if terminal seen. */
+static int deliver(struct client *c, json_t *events)
+{
+    struct bo1_buf b;
+    size_t i;
+    json_t *ev;
+    int terminal = 0;
+
+    bo1_buf_init(&b, 0);
+    json_array_foreach(events, i, ev)
+    {
+        const char *id = json_string_value(json_object_get(ev, "id"));
+        if (!id || id_cmp(id, c->last_id) <= 0)
+            continue;
+        format_event(&b, id, ev);
+        snprintf(c->last_id, sizeof(c->last_id), "%s", id);
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        if (type && strcmp(type, "session.completed") == 0)
+            terminal = 1;
+    }
+    client_push(c, b.data ? b.data : "", b.len, terminal);
+    bo1_buf_fini(&b);
+    return terminal;
+}
+
+static void topic_fetch(struct topic *t);
+
+static void on_topic_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void topic_destroy(struct topic *t)
+{
+    struct topic **pp = &t->hub->topics;
+
+    while (*pp && *pp != t)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = t->next;
+    while (t->clients) {
+        struct client *c = t->clients;
+        t->clients = c->next;
+        c->topic = NULL;
+        client_push(c, NULL, 0, 1);
+        atomic_fetch_sub(&t->hub->n_clients, 1);
+        client_unref(c);
+    }
+    uv_timer_stop(&t->poll);
+    uv_close((uv_handle_t *)&t->poll, on_topic_closed);
+}
+
+static void on_topic_events(const struct bo1_sessions_result *res, void *arg)
+{
+    struct topic *t = arg;
+    json_t *events = res->result ? json_object_get(res->result, "events") : NULL;
+    const char *last =
+        res->result ? json_string_value(json_object_get(res->result, "last_id")) : NULL;
+    int terminal = 0;
+
+    t->fetching = 0;
+    if (t->closing) {
+        topic_destroy(t);
+        return;
+    }
+    if (res->st == BO1_NOT_FOUND) { /* deleted */
+        topic_destroy(t);
+        return;
+    }
+    if (res->st != BO1_OK)
+        return; /* Redis away: the next poll retries */
+    for (struct client *c = t->clients; c; c = c->next)
+        terminal |= deliver(c, events);
+    if (last)
+        snprintf(t->last_id, sizeof(t->last_id), "%s", last);
+    if (terminal) {
+        topic_destroy(t);
+        return;
+    }
+    if (t->again || json_array_size(events) >= REPLAY_PAGE) {
+        t->again = 0;
+        topic_fetch(t);
+    }
+}
+
+static void topic_fetch(struct topic *t)
+{
+    if (t->fetching) {
+        t->again = 1;
+        return;
+    }
+    if (bo1_sessions_events(t->hub->store, t->owner, t->id, t->last_id, REPLAY_PAGE,
+                            on_topic_events, t) == BO1_OK)
+        t->fetching = 1;
+}
+
+static void on_poll(uv_timer_t *timer)
+{
+    topic_fetch(timer->data);
+}
+
+static struct topic *topic_get(struct bo1_hub *hub, const struct client *c)
+{
+    struct topic *t;
+
+    for (t = hub->topics; t; t = t->next)
+        if (strcmp(t->id, c->id) == 0 && !t->closing)
+            return t;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->hub = hub;
+    snprintf(t->id, sizeof(t->id), "%s", c->id);
+    snprintf(t->owner, sizeof(t->owner), "%s", c->owner);
+    snprintf(t->last_id, sizeof(t->last_id), "%s", c->last_id);
+    uv_timer_init(bo1_loop_uv(hub->loop), &t->poll);
+    t->poll.data = t;
+    uv_timer_start(&t->poll, on_poll, POLL_MS, POLL_MS);
+    t->next = hub->topics;
+    hub->topics = t;
+    return t;
+}
+
+static void on_replay(const struct bo1_sessions_result *res, void *arg);
+
+static void replay_more(struct client *c)
+{
+    enum bo1_status st =
+        bo1_sessions_events(c->hub->store, c->owner, c->id, c->last_id, REPLAY_PAGE, on_replay, c);
+    if (st != BO1_OK) {
+        client_push(c, NULL, 0, 1);
+        client_unref(c);
+    }
+}
+
+static enum bo1_status start_stream(struct client *c)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, on_sse_read, c, on_sse_free);
+
+    if (!resp)
+        return BO1_NO_MEMORY;
+    atomic_fetch_add(&c->refs, 1); /* the response's reference */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    c->conn = c->req->conn;
+    if (bo1_reply_response(c->req, 200, resp) != BO1_OK)
+        return BO1_INTERNAL;
+    bo1_http_req_finish(c->req, BO1_OK, NULL);
+    c->req = NULL;
+    c->streaming = 1;
+    client_push(c, "retry: 2000\n\n", 13, 0);
+    return BO1_OK;
+}
+
+static void on_replay(const struct bo1_sessions_result *res, void *arg)
+{
+    struct client *c = arg;
+    json_t *events = res->result ? json_object_get(res->result, "events") : NULL;
+    struct topic *t;
+    int gone;
+
+    if (!c->streaming) {
+        if (res->st != BO1_OK) {
+            bo1_http_req_finish(c->req, res->st, res->detail);
+            client_unref(c);
+            return;
+        }
+        if (start_stream(c) != BO1_OK) {
+            bo1_http_req_finish(c->req, BO1_INTERNAL, NULL);
+            client_unref(c);
+            return;
+        }
+    }
+    pthread_mutex_lock(&c->lock);
+    gone = c->gone;
+    pthread_mutex_unlock(&c->lock);
+    if (gone || res->st != BO1_OK || c->hub->stopping) {
+        client_push(c, NULL, 0, 1);
+        client_unref(c);
+        return;
+    }
+    if (deliver(c, events)) {
+        client_unref(c); /* terminal event already sent: the stream ends */
+        return;
+    }
+    if (json_array_size(events) >= REPLAY_PAGE) {
+        replay_more(c);
+        return;
+    }
+    t = topic_get(c->hub, c);
+    if (!t) {
+        client_push(c, NULL, 0, 1);
+        client_unref(c);
+        return;
+    }
+    if (id_cmp(t->last_id, c->last_id) > 0) {
+        /* The topic already passed events this client has not seen: read them first. */
+        replay_more(c);
+        return;
+    }
+    c->topic = t;
+    c->next = t->clients;
+    t->clients = c;
+    atomic_fetch_add(&c->hub->n_clients, 1);
+}
+
+static void on_client_gone_loop(void *arg)
+{
+    struct client *c = arg;
+    struct topic *t = c->topic;
+
+    if (t) {
+        struct client **pp = &t->clients;
+        while (*pp && *pp != c)
+            pp = &(*pp)->next;
+        if (*pp) {
+            *pp = c->next;
+            c->topic = NULL;
+            atomic_fetch_sub(&c->hub->n_clients, 1);
+            client_unref(c); /* the loop's reference */
+        }
+        if (!t->clients && !t->fetching)
+            topic_destroy(t);
+        else if (!t->clients)
+            t->closing = 1;
+    }
+    client_unref(c); /* the response's reference */
+}
+
+void bo1_hub_open(struct bo1_hub *hub, struct bo1_http_req *req, const char *owner, const char *id,
+                  const char *after)
+{
+    struct client *c = calloc(1, sizeof(*c));
+
+    if (!c) {
+        bo1_http_req_finish(req, BO1_NO_MEMORY, NULL);
+        return;
+    }
+    atomic_init(&c->refs, 1);
+    pthread_mutex_init(&c->lock, NULL);
+    bo1_buf_init(&c->out, CLIENT_BUF_LIMIT);
+    c->hub = hub;
+    c->req = req;
+    snprintf(c->owner, sizeof(c->owner), "%s", owner);
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    snprintf(c->last_id, sizeof(c->last_id), "%s", after);
+    if (bo1_sessions_events(hub->store, owner, id, after, REPLAY_PAGE, on_replay, c) != BO1_OK) {
+        bo1_http_req_finish(req, BO1_STORE_DOWN, NULL);
+        client_unref(c);
+    }
+}
+
+static void on_heartbeat(uv_timer_t *timer)
+{
+    struct bo1_hub *hub = timer->data;
+
+    for (struct topic *t = hub->topics; t; t = t->next)
+        for (struct client *c = t->clients; c; c = c->next)
+            client_push(c, ": heartbeat\n\n", 13, 0);
+}
+
+enum bo1_status bo1_hub_new(struct bo1_loop *loop, struct bo1_store *store, struct bo1_hub **out)
+{
+    struct bo1_hub *hub = calloc(1, sizeof(*hub));
+
+    if (!hub)
+        return BO1_NO_MEMORY;
+    hub->loop = loop;
+    hub->store = store;
+    *out = hub;
+    return BO1_OK;
+}
+
+void bo1_hub_start(struct bo1_hub *hub)
+{
+    uv_timer_init(bo1_loop_uv(hub->loop), &hub->heartbeat);
+    hub->heartbeat.data = hub;
+    uv_timer_start(&hub->heartbeat, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
+    hub->started = 1;
+}
+
+void bo1_hub_stop(struct bo1_hub *hub)
+{
+    hub->stopping = 1;
+    while (hub->topics)
+        topic_destroy(hub->topics);
+    if (hub->started) {
+        uv_timer_stop(&hub->heartbeat);
+        uv_close((uv_handle_t *)&hub->heartbeat, NULL);
+        hub->started = 0;
+    }
+}
+
+void bo1_hub_free(struct bo1_hub *hub)
+{
+    free(hub);
+}
+
+void bo1_hub_notify(struct bo1_hub *hub, const char *id)
+{
+    for (struct topic *t = hub->topics; t; t = t->next)
+        if (strcmp(t->id, id) == 0 && !t->closing)
+            topic_fetch(t);
+}
+
+unsigned bo1_hub_clients(const struct bo1_hub *hub)
+{
+    return atomic_load(&hub->n_clients);
+}
+
+/* --- the HTTP side --- */
+
+struct open_job {
+    struct bo1_http_req *req;
+    struct bo1_hub *hub;
+    char owner[17];
+    char id[32];
+    char after[48];
+};
+
+static void on_open_job(void *arg)
+{
+    struct open_job *j = arg;
+
+    bo1_hub_open(j->hub, j->req, j->owner, j->id, j->after);
+    free(j);
+}
+
+enum bo1_status h_sessions_events(struct bo1_http_req *req)
+{
+    struct bo1_ctx *ctx = req->ctx;
+    const char *accept = bo1_req_header(req, "Accept");
+    const char *after = bo1_req_header(req, "Last-Event-ID");
+    const char *id = bo1_route_param(&req->params, "id");
+    struct open_job *j;
+    char owner[17];
+
+    if (!accept || !strstr(accept, "text/event-stream"))
+        return h_sessions_events_page(req);
+    if (bo1_auth_check(ctx->auth, bo1_req_header(req, "Authorization"), owner) != BO1_OK)
+        return BO1_UNAUTHORIZED;
+    if (!id || !bo1_sessions_id_valid(id))
+        return BO1_NOT_FOUND;
+    if (!after)
+        after = bo1_req_query(req, "after");
+    if (after && !bo1_handlers_stream_id_valid(after))
+        return bo1_reply_problem(req, BO1_BAD_FIELD, "invalid Last-Event-ID / after",
+                                 json_pack("[{s:s, s:s}]", "field", "Last-Event-ID", "message",
+                                           "an event id such as 1732800000000-0, or 0"));
+    if (!bo1_store_is_up(ctx->store)) {
+        req->retry_after_s = 2;
+        return BO1_STORE_DOWN;
+    }
+    j = calloc(1, sizeof(*j));
+    if (!j)
+        return BO1_NO_MEMORY;
+    j->req = req;
+    j->hub = ctx->hub;
+    snprintf(j->owner, sizeof(j->owner), "%s", owner);
+    snprintf(j->id, sizeof(j->id), "%s", id);
+    snprintf(j->after, sizeof(j->after), "%s", after ? after : "0");
+    bo1_http_req_suspend(req);
+    if (bo1_loop_post(ctx->loop, on_open_job, j) != BO1_OK) {
+        free(j);
+        bo1_http_req_finish(req, BO1_UNAVAILABLE, "the service is shutting down");
+    }
+    return BO1_PENDING;
+}

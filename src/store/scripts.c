@@ -1,0 +1,286 @@
+/* Lua scripts run by Redis. Keeping every multi-key change in one script makes it atomic:
+ * a request that fails changes nothing, and concurrent instances never interleave. */
+#include "scripts.h"
+
+// clang-format off
+
+/* Fixed-window rate limit shared by several scripts: KEYS[k] counter, limit, window. */
+#define LUA_RATE(k, limit, window)                                                                 \
+    "local rl = redis.call('INCR', KEYS[" #k "])\n"                                                \
+    "if rl == 1 then redis.call('PEXPIRE', KEYS[" #k "], " window ") end\n"                        \
+    "if rl > tonumber(" limit ") then\n"                                                           \
+    "  local ttl = redis.call('PTTL', KEYS[" #k "])\n"                                             \
+    "  if ttl < 0 then redis.call('PEXPIRE', KEYS[" #k "], " window "); ttl = tonumber(" window    \
+    ") end\n"                                                                                      \
+    "  return {'RATE_LIMITED', tostring(ttl)}\n"                                                   \
+    "end\n"
+
+/* KEYS: 1 session, 2 events, 3 owner index, 4 jobs, 5 idempotency, 6 rate counter,
+ *       7 owner's active set.
+ * ARGV: 1 id, 2 owner, 3 doc, 4 body hash, 5 now ms, 6 start, 7 rate limit, 8 window ms,
+ *       9 max active, 10 (unused), 11 idempotency ttl s, 12 has idempotency key,
+ *       13 events max, 14 created event, 15 queued event. */
+const char bo1_lua_create[] =
+    "if ARGV[12] == '1' then\n"
+    "  local prev = redis.call('GET', KEYS[5])\n"
+    "  if prev then\n"
+    "    local sep = string.find(prev, ' ', 1, true)\n"
+    "    local h = string.sub(prev, 1, sep - 1)\n"
+    "    local pid = string.sub(prev, sep + 1)\n"
+    "    if h ~= ARGV[4] then return {'IDEMPOTENCY_MISMATCH'} end\n"
+    "    local v = redis.call('HMGET', 'bo1:{' .. pid .. '}:session', 'doc', 'status', 'updated')\n"
+    "    if v[1] then return {'REPLAY', v[1], v[2], v[3]} end\n"
+    "  end\n"
+    "end\n" LUA_RATE(6, "ARGV[7]", "ARGV[8]") "local status = 'created'\n"
+    "if ARGV[6] == '1' then\n"
+    "  if redis.call('SCARD', KEYS[7]) >= tonumber(ARGV[9]) then return {'TOO_MANY_ACTIVE'} end\n"
+    "  status = 'queued'\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'owner', ARGV[2], 'status', status,\n"
+    "           'created', ARGV[5], 'updated', ARGV[5])\n"
+    "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])\n"
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[14])\n"
+    "if status == 'queued' then\n"
+    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[15])\n"
+    "  redis.call('SADD', KEYS[7], ARGV[1])\n"
+    "  redis.call('XADD', KEYS[4], '*', 'session', ARGV[1])\n"
+    "end\n"
+    "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', 'event')\n"
+    "if ARGV[12] == '1' then\n"
+    "  redis.call('SET', KEYS[5], ARGV[4] .. ' ' .. ARGV[1], 'EX', ARGV[11])\n"
+    "end\n"
+    "return {'OK', ARGV[3], status, ARGV[5]}\n";
+
+/* KEYS: 1 rate counter. ARGV: 1 limit, 2 window ms. */
+const char bo1_lua_rate[] = LUA_RATE(1, "ARGV[1]", "ARGV[2]") "return {'OK'}\n";
+
+/* KEYS: 1 session, 2 events, 3 jobs, 4 owner's active set, 5 rate counter, 6 lease,
+ *       7 inbox, 8 owner index.
+ * ARGV: 1 id, 2 owner, 3 action, 4 now ms, 5 rate limit, 6 window ms, 7 max active,
+ *       8 events max, 9 ttl s, 10 timestamp (ISO 8601). */
+const char bo1_lua_control[] =
+    "local v = redis.call('HMGET', KEYS[1], 'owner', 'status', 'doc')\n"
+    "if not v[1] or v[1] ~= ARGV[2] then return {'NOT_FOUND'} end\n" LUA_RATE(
+        5, "ARGV[5]", "ARGV[6]") "local st = v[2]\n"
+                                 "local a = ARGV[3]\n"
+                                 "local terminal = (st == 'completed' or st == 'failed' or st == "
+                                 "'cancelled')\n"
+                                 "local new\n"
+                                 "if a == 'delete' then\n"
+                                 "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7])\n"
+                                 "  redis.call('SREM', KEYS[4], ARGV[1])\n"
+                                 "  redis.call('ZREM', KEYS[8], ARGV[1])\n"
+                                 "  redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', "
+                                 "'deleted')\n"
+                                 "  return {'DELETED', '', st}\n"
+                                 "elseif a == 'start' then\n"
+                                 "  if st ~= 'created' then return {'WRONG_STATE', st} end\n"
+                                 "  new = 'queued'\n"
+                                 "elseif a == 'pause' then\n"
+                                 "  if st ~= 'queued' and st ~= 'running' and st ~= "
+                                 "'awaiting_input' then\n"
+                                 "    return {'WRONG_STATE', st}\n"
+                                 "  end\n"
+                                 "  new = 'paused'\n"
+                                 "elseif a == 'resume' then\n"
+                                 "  if st ~= 'paused' then return {'WRONG_STATE', st} end\n"
+                                 "  new = 'queued'\n"
+                                 "elseif a == 'cancel' then\n"
+                                 "  if terminal then return {'WRONG_STATE', st} end\n"
+                                 "  new = 'cancelled'\n"
+                                 "else\n"
+                                 "  return {'WRONG_STATE', st}\n"
+                                 "end\n"
+                                 "if new == 'queued' and redis.call('SCARD', KEYS[4]) >= "
+                                 "tonumber(ARGV[7]) then\n"
+                                 "  return {'TOO_MANY_ACTIVE'}\n"
+                                 "end\n"
+                                 "redis.call('HSET', KEYS[1], 'status', new, 'updated', "
+                                 "ARGV[4])\n"
+                                 "if new == 'queued' then\n"
+                                 "  redis.call('SADD', KEYS[4], ARGV[1])\n"
+                                 "  redis.call('XADD', KEYS[3], '*', 'session', ARGV[1])\n"
+                                 "else\n"
+                                 "  redis.call('SREM', KEYS[4], ARGV[1])\n"
+                                 "end\n"
+                                 "local ev = cjson.encode({type = 'session.status', session_id "
+                                 "= ARGV[1], ts = ARGV[10],\n"
+                                 "  data = {status = new, previous = st, by = 'user'}})\n"
+                                 "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'e', "
+                                 "ev)\n"
+                                 "if new == 'cancelled' then\n"
+                                 "  local fin = cjson.encode({type = 'session.completed', "
+                                 "session_id = ARGV[1],\n"
+                                 "    ts = ARGV[10], data = {status = 'cancelled'}})\n"
+                                 "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', "
+                                 "'e', fin)\n"
+                                 "  for i = 1, 2 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end\n"
+                                 "  redis.call('EXPIRE', KEYS[7], ARGV[9])\n"
+                                 "end\n"
+                                 "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', "
+                                 "'status')\n"
+                                 "return {'OK', v[3], new, ARGV[4]}\n";
+
+/* KEYS: 1 session, 2 events, 3 inbox.
+ * ARGV: 1 owner, 2 kind, 3 payload, 4 now ms, 5 event, 6 events max, 7 id. */
+const char bo1_lua_input[] =
+    "local v = redis.call('HMGET', KEYS[1], 'owner', 'status')\n"
+    "if not v[1] or v[1] ~= ARGV[1] then return {'NOT_FOUND'} end\n"
+    "local st = v[2]\n"
+    "if ARGV[2] == 'answers' then\n"
+    "  if st ~= 'awaiting_input' then return {'WRONG_STATE', st} end\n"
+    "else\n"
+    "  if st == 'completed' or st == 'failed' or st == 'cancelled' then\n"
+    "    return {'WRONG_STATE', st}\n"
+    "  end\n"
+    "end\n"
+    "redis.call('RPUSH', KEYS[3], ARGV[3])\n"
+    "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])\n"
+    "redis.call('HSET', KEYS[1], 'updated', ARGV[4])\n"
+    "redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', 'input')\n"
+    "return {'OK', id, st}\n";
+
+/* KEYS: 1 session, 2 events. ARGV: 1 owner, 2 after (exclusive; '0' = start), 3 count. */
+const char bo1_lua_events[] =
+    "local o = redis.call('HGET', KEYS[1], 'owner')\n"
+    "if not o or o ~= ARGV[1] then return {'NOT_FOUND'} end\n"
+    "local start = '-'\n"
+    "if ARGV[2] ~= '0' and ARGV[2] ~= '' then start = '(' .. ARGV[2] end\n"
+    "local r = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', ARGV[3])\n"
+    "local out = {'OK'}\n"
+    "for i, e in ipairs(r) do\n"
+    "  out[#out + 1] = e[1]\n"
+    "  out[#out + 1] = e[2][2]\n"
+    "end\n"
+    "return out\n";
+
+/* KEYS: 1 owner index. ARGV: 1 max score ('+inf' or ms), 2 skip members >= this at that
+ * score ('' = none), 3 limit, 4 status filter ('' = any).
+ * Returns OK followed by (id, doc, status, updated, created) per item; expired ids are
+ * removed from the index on the way. */
+const char bo1_lua_list[] =
+    "local out = {'OK'}\n"
+    "local want = tonumber(ARGV[3])\n"
+    "local max = ARGV[1]\n"
+    "local skip = ARGV[2]\n"
+    "local scanned = 0\n"
+    "while scanned < 2000 do\n"
+    "  local batch = redis.call('ZREVRANGEBYSCORE', KEYS[1], max, '-inf', 'WITHSCORES',\n"
+    "                           'LIMIT', 0, 100)\n"
+    "  if #batch == 0 then break end\n"
+    "  local last_score, last_id\n"
+    "  for i = 1, #batch, 2 do\n"
+    "    local id, score = batch[i], batch[i + 1]\n"
+    "    scanned = scanned + 1\n"
+    "    if not (skip ~= '' and score == max and id >= skip) then\n"
+    "      local v = redis.call('HMGET', 'bo1:{' .. id .. '}:session', 'doc', 'status',\n"
+    "                           'updated', 'created')\n"
+    "      if not v[1] then\n"
+    "        redis.call('ZREM', KEYS[1], id)\n"
+    "      elseif ARGV[4] == '' or ARGV[4] == v[2] then\n"
+    "        out[#out + 1] = id\n"
+    "        out[#out + 1] = v[1]\n"
+    "        out[#out + 1] = v[2]\n"
+    "        out[#out + 1] = v[3]\n"
+    "        out[#out + 1] = v[4]\n"
+    "        if (#out - 1) / 5 >= want then return out end\n"
+    "      end\n"
+    "    end\n"
+    "    last_score, last_id = score, id\n"
+    "  end\n"
+    "  if #batch < 200 then break end\n"
+    "  max = last_score\n"
+    "  skip = last_id\n"
+    "end\n"
+    "return out\n";
+
+/* Runner writes, guarded by the lease so an instance that lost its session never writes.
+ * Events are always appended; the status is written unless the user paused or cancelled
+ * meanwhile (then the current status wins and is returned, so the runner can act on it).
+ * KEYS: 1 session, 2 events, 3 lease.
+ * ARGV: 1 instance, 2 events max, 3 status ('' = unchanged), 4 doc ('' = unchanged),
+ *       5 now ms, 6 ttl s (applied on a terminal status), 7 id, 8 checkpoint ('' = none),
+ *       9.. events. Returns {'OK', status, event ids...}. */
+const char bo1_lua_append[] =
+    "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'LOST_LEASE'} end\n"
+    "local v = redis.call('HMGET', KEYS[1], 'status', 'owner')\n"
+    "local cur = v[1]\n"
+    "if not cur then return {'NOT_FOUND'} end\n"
+    "local out = {'OK', cur}\n"
+    "for i = 9, #ARGV do\n"
+    "  out[#out + 1] = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])\n"
+    "end\n"
+    "if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'doc', ARGV[4]) end\n"
+    "if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'ckpt', ARGV[8]) end\n"
+    "local new = ARGV[3]\n"
+    "local user_hold = (cur == 'paused' or cur == 'cancelled')\n"
+    "if new ~= '' and new ~= cur and (not user_hold or new == 'cancelled' or\n"
+    "    (cur == 'paused' and new ~= 'running' and new ~= 'awaiting_input' and new ~= 'queued')) then\n"
+    "  redis.call('HSET', KEYS[1], 'status', new)\n"
+    "  out[2] = new\n"
+    "  local act = 'bo1:owner:' .. v[2] .. ':active'\n"
+    "  if new == 'completed' or new == 'failed' or new == 'cancelled' or new == 'paused' then\n"
+    "    redis.call('SREM', act, ARGV[7])\n"
+    "  end\n"
+    "  if new == 'completed' or new == 'failed' or new == 'cancelled' then\n"
+    "    redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+    "    redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'updated', ARGV[5])\n"
+    "if #ARGV >= 9 then redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', 'event') end\n"
+    "return out\n";
+
+/* The runner's view of user actions. KEYS: 1 session, 2 inbox, 3 lease. ARGV: 1 instance.
+ * Returns {'OK', status, inputs...}; the inputs are taken out of the inbox. */
+const char bo1_lua_poll[] =
+    "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'LOST_LEASE'} end\n"
+    "local st = redis.call('HGET', KEYS[1], 'status')\n"
+    "if not st then return {'NOT_FOUND'} end\n"
+    "local inbox = redis.call('LRANGE', KEYS[2], 0, -1)\n"
+    "if #inbox > 0 then redis.call('DEL', KEYS[2]) end\n"
+    "local out = {'OK', st}\n"
+    "for i, x in ipairs(inbox) do out[#out + 1] = x end\n"
+    "return out\n";
+
+/* KEYS: 1 report, 2 lease. ARGV: 1 instance, 2 json, 3 markdown, 4 ttl s. */
+const char bo1_lua_report[] =
+    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'LOST_LEASE'} end\n"
+    "redis.call('HSET', KEYS[1], 'json', ARGV[2], 'md', ARGV[3])\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
+    "return {'OK'}\n";
+
+/* Take a session for this instance. KEYS: 1 session, 2 lease. ARGV: 1 instance, 2 lease ms.
+ * Returns OK with doc, status and owner, or WRONG_STATE / NOT_FOUND / LOST_LEASE. */
+const char bo1_lua_claim[] =
+    "local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'owner', 'ckpt')\n"
+    "if not v[1] then return {'NOT_FOUND'} end\n"
+    "if v[2] ~= 'queued' and v[2] ~= 'running' and v[2] ~= 'awaiting_input' then\n"
+    "  return {'WRONG_STATE', v[2]}\n"
+    "end\n"
+    "local holder = redis.call('GET', KEYS[2])\n"
+    "if holder and holder ~= ARGV[1] then return {'LOST_LEASE'} end\n"
+    "redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])\n"
+    "if v[2] == 'queued' then redis.call('HSET', KEYS[1], 'status', 'running') end\n"
+    "return {'OK', v[1], v[2], v[3], v[4] or ''}\n";
+
+/* KEYS: 1 lease. ARGV: 1 instance, 2 lease ms. */
+const char bo1_lua_renew[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'LOST_LEASE'} end\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "return {'OK'}\n";
+
+/* KEYS: 1 lease, 2 jobs. ARGV: 1 instance, 2 id, 3 requeue ('1': hand the session to any
+ * instance), 4 job entry to acknowledge ('' = none). */
+const char bo1_lua_release[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
+    "if ARGV[3] == '1' then redis.call('XADD', KEYS[2], '*', 'session', ARGV[2]) end\n"
+    "if ARGV[4] ~= '' then redis.call('XACK', KEYS[2], 'bo1', ARGV[4]) end\n"
+    "return {'OK'}\n";
+/* KEYS: 1 session, 2 report. ARGV: 1 owner. */
+const char bo1_lua_artifacts[] =
+    "local v = redis.call('HMGET', KEYS[1], 'owner', 'status', 'doc')\n"
+    "if not v[1] or v[1] ~= ARGV[1] then return {'NOT_FOUND'} end\n"
+    "local r = redis.call('HMGET', KEYS[2], 'json', 'md')\n"
+    "return {'OK', v[2], v[3], r[1] or '', r[2] or ''}\n";
+// clang-format on

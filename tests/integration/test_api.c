@@ -1,0 +1,483 @@
+/* The sessions API over real HTTP with a real Redis: every error status of API.md, access
+ * control, idempotency, rate limits, lifecycle transitions and event replay. The
+ * deliberation itself is exercised by test_deliberation.c. */
+#include <check.h>
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static struct h_proc redis;
+static struct h_proc bo1d;
+
+#define KEY_A "Authorization: Bearer key-alpha-0123456789"
+#define KEY_B "Authorization: Bearer key-bravo-0123456789"
+#define JSON  "Content-Type: application/json"
+#define BODY                                                                                       \
+    "{\"problem\":{\"statement\":\"Should we expand to a second city this "                        \
+    "year?\"},\"options\":{\"start\":false}}"
+
+static void setup(void)
+{
+    char *env[] = {"BO1_MODEL_SIMULATED=true",
+                   "BO1_API_KEYS=key-alpha-0123456789,key-bravo-0123456789",
+                   "BO1_RATE_CREATE_PER_MIN=20", "BO1_MAX_BODY_BYTES=4096", NULL};
+
+    ck_assert_int_eq(h_redis_start(&redis), 0);
+    ck_assert_int_eq(h_bo1d_start(&bo1d, redis.port, env), 0);
+    ck_assert_int_eq(h_wait_ready(bo1d.port, 5000), 0);
+}
+
+static void teardown(void)
+{
+    h_proc_stop(&bo1d, SIGKILL, 2000);
+    h_proc_stop(&redis, SIGKILL, 2000);
+}
+
+static void assert_problem(const struct h_resp *r, long status, const char *code)
+{
+    char *ct = h_resp_header(r, "Content-Type");
+    json_t *j = h_resp_json(r);
+
+    ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status, r->body);
+    ck_assert_ptr_nonnull(ct);
+    ck_assert_str_eq(ct, "application/problem+json");
+    ck_assert_ptr_nonnull(j);
+    ck_assert(json_is_string(json_object_get(j, "type")));
+    ck_assert(json_is_string(json_object_get(j, "title")));
+    ck_assert(json_is_string(json_object_get(j, "detail")));
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), status);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "code")), code);
+    free(ct);
+    json_decref(j);
+}
+
+static long post(struct h_resp *r, const char *path, const char *key, const char *body)
+{
+    const char *h[] = {key, JSON, NULL};
+
+    h_http(r, "POST", bo1d.port, path, h, body, body ? strlen(body) : 0);
+    return r->status;
+}
+
+/* Create a session as @key; returns its id (caller frees). */
+static char *create(const char *key)
+{
+    struct h_resp r;
+    json_t *j;
+    char *id;
+
+    ck_assert_int_eq(post(&r, "/api/v1/sessions", key, BODY), 201);
+    j = h_resp_json(&r);
+    id = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+    return id;
+}
+
+START_TEST(test_create_returns_201_with_location_and_links)
+{
+    struct h_resp r;
+    json_t *j;
+    char *loc;
+
+    ck_assert_int_eq(post(&r, "/api/v1/sessions", KEY_A, BODY), 201);
+    j = h_resp_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "created");
+    ck_assert_uint_eq(strlen(json_string_value(json_object_get(j, "id"))), 22);
+    ck_assert(json_is_object(json_object_get(j, "links")));
+    loc = h_resp_header(&r, "Location");
+    ck_assert_ptr_nonnull(loc);
+    ck_assert_ptr_nonnull(strstr(loc, json_string_value(json_object_get(j, "id"))));
+    free(loc);
+    json_decref(j);
+    h_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_missing_or_bad_key_is_401)
+{
+    struct h_resp r;
+    const char *bad[] = {"Authorization: Bearer nope", NULL};
+    const char *basic[] = {"Authorization: Basic a2V5OnZhbHVl", NULL};
+
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", NULL, NULL, 0);
+    assert_problem(&r, 401, "UNAUTHORIZED");
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", bad, NULL, 0);
+    assert_problem(&r, 401, "UNAUTHORIZED");
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/personas", basic, NULL, 0);
+    assert_problem(&r, 401, "UNAUTHORIZED");
+    h_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_other_keys_sessions_are_404)
+{
+    char *id = create(KEY_A);
+    char path[128];
+    struct h_resp r;
+    const char *hb[] = {KEY_B, NULL};
+    const char *ha[] = {KEY_A, NULL};
+
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s", id);
+    h_http(&r, "GET", bo1d.port, path, hb, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
+    h_http(&r, "DELETE", bo1d.port, path, hb, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/events", id);
+    h_http(&r, "GET", bo1d.port, path, hb, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
+    /* B's list does not show it; A's does. */
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", hb, NULL, 0);
+    ck_assert_ptr_null(strstr(r.body, id));
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", ha, NULL, 0);
+    ck_assert_ptr_nonnull(strstr(r.body, id));
+    h_resp_free(&r);
+    free(id);
+}
+END_TEST
+
+START_TEST(test_body_errors_are_problems_and_change_nothing)
+{
+    struct h_resp r;
+    const char *ha[] = {KEY_A, NULL};
+    const char *text[] = {KEY_A, "Content-Type: text/plain", NULL};
+    char big[5000];
+    json_t *list;
+
+    /* 415 */
+    h_http(&r, "POST", bo1d.port, "/api/v1/sessions", text, BODY, strlen(BODY));
+    assert_problem(&r, 415, "UNSUPPORTED_MEDIA");
+    h_resp_free(&r);
+    /* 413 */
+    memset(big, ' ', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    big[0] = '{';
+    big[sizeof(big) - 2] = '}';
+    post(&r, "/api/v1/sessions", KEY_A, big);
+    assert_problem(&r, 413, "TOO_LARGE");
+    h_resp_free(&r);
+    /* 400: broken, truncated, not an object, empty, duplicate keys */
+    post(&r, "/api/v1/sessions", KEY_A, "{\"problem\": {");
+    assert_problem(&r, 400, "BAD_JSON");
+    ck_assert_ptr_nonnull(strstr(r.body, "line 1"));
+    h_resp_free(&r);
+    post(&r, "/api/v1/sessions", KEY_A, "{\"problem\": {\"statement\": \"abcdefghijk");
+    assert_problem(&r, 400, "BAD_JSON");
+    h_resp_free(&r);
+    post(&r, "/api/v1/sessions", KEY_A, "[1,2,3]");
+    assert_problem(&r, 400, "BAD_JSON");
+    h_resp_free(&r);
+    post(&r, "/api/v1/sessions", KEY_A, "");
+    assert_problem(&r, 400, "BAD_JSON");
+    h_resp_free(&r);
+    post(&r, "/api/v1/sessions", KEY_A, "{\"a\":1,\"a\":2}");
+    assert_problem(&r, 400, "BAD_JSON");
+    h_resp_free(&r);
+    /* 400 with the field named */
+    post(&r, "/api/v1/sessions", KEY_A,
+         "{\"problem\":{\"statement\":42},\"options\":{\"budget_usd\":\"lots\",\"evil\":true}}");
+    assert_problem(&r, 400, "BAD_FIELD");
+    ck_assert_ptr_nonnull(strstr(r.body, "problem.statement"));
+    ck_assert_ptr_nonnull(strstr(r.body, "options.budget_usd"));
+    ck_assert_ptr_nonnull(strstr(r.body, "options.evil"));
+    h_resp_free(&r);
+    post(&r, "/api/v1/sessions", KEY_A,
+         "{\"problem\":{\"statement\":\"nul \\u0000 inside text\"}}");
+    ck_assert_int_eq(r.status, 400);
+    h_resp_free(&r);
+    post(&r, "/api/v1/sessions", KEY_A,
+         "{\"problem\":{\"statement\":\"bad utf8 \xff\xfe here ok\"}}");
+    ck_assert_int_eq(r.status, 400);
+    h_resp_free(&r);
+    /* nothing was written */
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", ha, NULL, 0);
+    list = h_resp_json(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(list, "items")), 0);
+    json_decref(list);
+    h_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_illegal_transition_is_409_with_status)
+{
+    char *id = create(KEY_A);
+    char path[160];
+    struct h_resp r;
+
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/resume", id);
+    post(&r, path, KEY_A, NULL);
+    assert_problem(&r, 409, "WRONG_STATE");
+    ck_assert_ptr_nonnull(strstr(r.body, "created"));
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"cancelled\""));
+    h_resp_free(&r);
+    post(&r, path, KEY_A, NULL);
+    assert_problem(&r, 409, "WRONG_STATE");
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/answers", id);
+    post(&r, path, KEY_A, "{\"answers\":{\"q1\":\"yes\"}}");
+    assert_problem(&r, 409, "WRONG_STATE");
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/report", id);
+    {
+        const char *ha[] = {KEY_A, NULL};
+        h_http(&r, "GET", bo1d.port, path, ha, NULL, 0);
+        assert_problem(&r, 409, "WRONG_STATE");
+        h_resp_free(&r);
+    }
+    free(id);
+}
+END_TEST
+
+START_TEST(test_idempotent_create_replays_and_mismatch_is_422)
+{
+    const char *h1[] = {KEY_A, JSON, "Idempotency-Key: order-7", NULL};
+    const char *other = "{\"problem\":{\"statement\":\"A completely different question here\"}}";
+    struct h_resp r1, r2, r3;
+    json_t *a, *b;
+    char *replayed;
+
+    h_http(&r1, "POST", bo1d.port, "/api/v1/sessions", h1, BODY, strlen(BODY));
+    h_http(&r2, "POST", bo1d.port, "/api/v1/sessions", h1, BODY, strlen(BODY));
+    ck_assert_int_eq(r1.status, 201);
+    ck_assert_int_eq(r2.status, 201);
+    a = h_resp_json(&r1);
+    b = h_resp_json(&r2);
+    ck_assert_str_eq(json_string_value(json_object_get(a, "id")),
+                     json_string_value(json_object_get(b, "id")));
+    replayed = h_resp_header(&r2, "Idempotent-Replayed");
+    ck_assert_str_eq(replayed, "true");
+    free(replayed);
+    h_http(&r3, "POST", bo1d.port, "/api/v1/sessions", h1, other, strlen(other));
+    assert_problem(&r3, 422, "IDEMPOTENCY_MISMATCH");
+    json_decref(a);
+    json_decref(b);
+    h_resp_free(&r1);
+    h_resp_free(&r2);
+    h_resp_free(&r3);
+}
+END_TEST
+
+START_TEST(test_rate_limit_is_429_with_retry_after)
+{
+    struct h_resp r;
+    int created = 0;
+    long last = 0;
+    char *ra;
+
+    for (int i = 0; i < 25; i++) {
+        last = post(&r, "/api/v1/sessions", KEY_B, BODY);
+        created += last == 201;
+        if (last == 429)
+            break;
+        h_resp_free(&r);
+    }
+    ck_assert_int_eq(created, 20);
+    assert_problem(&r, 429, "RATE_LIMITED");
+    ra = h_resp_header(&r, "Retry-After");
+    ck_assert_ptr_nonnull(ra);
+    ck_assert_int_ge(atoi(ra), 1);
+    ck_assert_int_le(atoi(ra), 60);
+    free(ra);
+    h_resp_free(&r);
+    /* another key is not affected */
+    ck_assert_int_eq(post(&r, "/api/v1/sessions", KEY_A, BODY), 201);
+    h_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_events_page_and_sse_replay_from_the_middle)
+{
+    char *id = create(KEY_A);
+    char path[160];
+    struct h_resp r;
+    const char *ha[] = {KEY_A, NULL};
+    json_t *page, *events;
+    const char *mid;
+    char hdr[128];
+    const char *hs[] = {KEY_A, "Accept: text/event-stream", hdr, NULL};
+
+    /* created -> queued -> paused -> queued -> cancelled: five events */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/start", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/pause", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/resume", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/events", id);
+    h_http(&r, "GET", bo1d.port, path, ha, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    page = h_resp_json(&r);
+    events = json_object_get(page, "events");
+    ck_assert_uint_eq(json_array_size(events), 6);
+    for (size_t i = 1; i < json_array_size(events); i++)
+        ck_assert_str_lt(json_string_value(json_object_get(json_array_get(events, i - 1), "id")),
+                         json_string_value(json_object_get(json_array_get(events, i), "id")));
+    mid = json_string_value(json_object_get(json_array_get(events, 2), "id"));
+    snprintf(hdr, sizeof(hdr), "Last-Event-ID: %s", mid);
+    h_resp_free(&r);
+
+    /* SSE from the middle: exactly the tail, then the stream ends after the terminal event. */
+    h_http(&r, "GET", bo1d.port, path, hs, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    {
+        char *ct = h_resp_header(&r, "Content-Type");
+        ck_assert_str_eq(ct, "text/event-stream");
+        free(ct);
+    }
+    for (size_t i = 0; i < json_array_size(events); i++) {
+        char line[96];
+        const char *eid = json_string_value(json_object_get(json_array_get(events, i), "id"));
+        snprintf(line, sizeof(line), "id: %s\n", eid);
+        if (i <= 2)
+            ck_assert_ptr_null(strstr(r.body, line));
+        else
+            ck_assert_ptr_nonnull(strstr(r.body, line));
+    }
+    ck_assert_ptr_nonnull(strstr(r.body, "event: session.completed"));
+    json_decref(page);
+    h_resp_free(&r);
+    free(id);
+}
+END_TEST
+
+START_TEST(test_hostile_ids_and_queries_are_rejected)
+{
+    struct h_resp r;
+    const char *ha[] = {KEY_A, NULL};
+
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions/..%2F..%2Fetc", ha, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions/AAAAAAAAAAAAAAAAAAAAAA", ha, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions?limit=0", ha, NULL, 0);
+    assert_problem(&r, 400, "BAD_FIELD");
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions?status=exploded", ha, NULL, 0);
+    assert_problem(&r, 400, "BAD_FIELD");
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions?cursor=%27%3BFLUSHALL", ha, NULL, 0);
+    assert_problem(&r, 400, "BAD_FIELD");
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/personas/does_not_exist", ha, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/personas/facilitator", ha, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_list_is_newest_first_with_cursor_pagination)
+{
+    char *ids[5];
+    struct h_resp r;
+    const char *ha[] = {KEY_A, NULL};
+    json_t *p1, *p2;
+    char path[256];
+
+    for (int i = 0; i < 5; i++) {
+        ids[i] = create(KEY_A);
+        h_sleep_ms(3);
+    }
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions?limit=3", ha, NULL, 0);
+    p1 = h_resp_json(&r);
+    h_resp_free(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(p1, "items")), 3);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(json_object_get(p1, "items"), 0), "id")),
+        ids[4]);
+    snprintf(path, sizeof(path), "/api/v1/sessions?limit=3&cursor=%s",
+             json_string_value(json_object_get(p1, "next_cursor")));
+    h_http(&r, "GET", bo1d.port, path, ha, NULL, 0);
+    p2 = h_resp_json(&r);
+    h_resp_free(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(p2, "items")), 2);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(json_object_get(p2, "items"), 1), "id")),
+        ids[0]);
+    json_decref(p1);
+    json_decref(p2);
+    for (int i = 0; i < 5; i++)
+        free(ids[i]);
+}
+END_TEST
+
+START_TEST(test_store_down_is_503_with_retry_after)
+{
+    struct h_resp r;
+    char *ra;
+    long long deadline;
+
+    h_proc_stop(&redis, SIGKILL, 2000);
+    deadline = h_now_ms() + 3000;
+    do {
+        post(&r, "/api/v1/sessions", KEY_A, BODY);
+        if (r.status == 503)
+            break;
+        h_resp_free(&r);
+        h_sleep_ms(50);
+    } while (h_now_ms() < deadline);
+    assert_problem(&r, 503, "STORE_DOWN");
+    ra = h_resp_header(&r, "Retry-After");
+    ck_assert_ptr_nonnull(ra);
+    free(ra);
+    h_resp_free(&r);
+}
+END_TEST
+
+static Suite *api_suite(void)
+{
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("api");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_create_returns_201_with_location_and_links);
+    tcase_add_test(tc, test_missing_or_bad_key_is_401);
+    tcase_add_test(tc, test_other_keys_sessions_are_404);
+    tcase_add_test(tc, test_body_errors_are_problems_and_change_nothing);
+    tcase_add_test(tc, test_illegal_transition_is_409_with_status);
+    tcase_add_test(tc, test_idempotent_create_replays_and_mismatch_is_422);
+    tcase_add_test(tc, test_rate_limit_is_429_with_retry_after);
+    tcase_add_test(tc, test_events_page_and_sse_replay_from_the_middle);
+    tcase_add_test(tc, test_hostile_ids_and_queries_are_rejected);
+    tcase_add_test(tc, test_list_is_newest_first_with_cursor_pagination);
+    tcase_add_test(tc, test_store_down_is_503_with_retry_after);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(api_suite());
+    int failed;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    curl_global_cleanup();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
