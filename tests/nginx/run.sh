@@ -149,7 +149,13 @@ env PORT="$BP" BO1_BIND_ADDRESS=127.0.0.1 BO1_ENV=development BO1_LOG_LEVEL=info
     BO1_EXPORTS_DIR="$W" BO1_ENV_FILE=/nonexistent "${FAKE_ENV[@]}" "$BO1D" >"$W/bo1d.log" 2>&1 &
 PIDS+=($!)
 if wait_port "$BP"; then ok "bo1d started on 127.0.0.1:$BP"; else bad "bo1d did not start"; fi
-start_nginx app "$BP" || bad "nginx in front of bo1d did not start"
+# bo1d sends "X-Accel-Buffering: no" on its streams, which alone turns nginx's buffering
+# off; this nginx ignores that header so that only the rules in nginx/ act. (Measured
+# with nginx 1.22: bo1d's chunked stream is passed on per read even when the SSE
+# location buffers, so the checks against bo1d show the end-to-end delay; what proves
+# that the location turns buffering off is the slow-source check above, which a
+# buffering location fails.)
+start_nginx app "$BP" "proxy_ignore_headers X-Accel-Buffering;" || bad "nginx in front of bo1d did not start"
 AP=$NGX_PORT
 
 hdr=$W/h.txt
@@ -249,6 +255,41 @@ if [ "$code" = 201 ]; then
     esac
 else
     skip "bo1d SSE through nginx (POST /api/v1/sessions answered $code: sessions API not there yet)"
+fi
+
+# A live event: two subscribers (direct and through nginx) wait on a session that has
+# not started; starting it must reach both at the same moment (nginx holds nothing back).
+code=$(curl -s -o "$W/l.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -d '{"problem":{"statement":"Should we hire a second baker? [fake:subproblems=1]"},"options":{"max_rounds":1,"start":false}}' \
+    "http://127.0.0.1:$BP/api/v1/sessions")
+if [ "$code" = 201 ]; then
+    id=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$W/l.json")
+    "$PY" "$PROBE" live "$BP" "/api/v1/sessions/$id/events" "$W/ready-d" >"$W/live-d.txt" 2>&1 &
+    pd=$!
+    "$PY" "$PROBE" live "$AP" "/api/v1/sessions/$id/events" "$W/ready-v" >"$W/live-v.txt" 2>&1 &
+    pv=$!
+    for ((i = 0; i < 50; i++)); do
+        [ -e "$W/ready-d" ] && [ -e "$W/ready-v" ] && break
+        sleep 0.1
+    done
+    t0=$("$PY" -c 'import time; print("%.6f" % time.time())')
+    scode=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$BP/api/v1/sessions/$id/start")
+    wait "$pd"; wait "$pv"
+    read -r td ed <"$W/live-d.txt"; read -r tv ev <"$W/live-v.txt"
+    if [ "$td" != none ] && [ "$tv" != none ]; then
+        dd=$(awk -v a="$td" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
+        dv=$(awk -v a="$tv" -v b="$t0" 'BEGIN { printf "%.3f", a - b }')
+        echo "  live event after start ($scode): direct $ed +$dd s, through nginx $ev +$dv s"
+        if lt "$dv" "$(awk -v d="$dd" 'BEGIN { print d + 0.25 }')"; then
+            ok "bo1d SSE live event: through nginx as fast as directly (+$dv s vs +$dd s)"
+        else
+            bad "bo1d SSE live event: through nginx +$dv s, directly +$dd s"
+        fi
+    else
+        bad "bo1d SSE live event: direct '$(cat "$W/live-d.txt")', nginx '$(cat "$W/live-v.txt")' (start: $scode)"
+    fi
+else
+    bad "create a session with start=false: $code"
 fi
 
 echo "nginx: $PASS passed, $FAIL failed"

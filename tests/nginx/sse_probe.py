@@ -10,6 +10,12 @@
       Connects to 127.0.0.1:PORT, asks for PATH with Accept: text/event-stream and
       prints "<seconds to the first complete event> <response head>" (head flattened
       to one line); exits 1 when no event arrives within 10 s.
+
+  sse_probe.py live PORT PATH READY_FILE
+      Connects like "first", reads whatever arrives in the first 0.5 s (the replay of
+      events already logged), then creates READY_FILE and waits for the next complete
+      event: prints "<wall-clock time of its arrival> <event type>"; exits 1 when none
+      arrives within 15 s.
 """
 import socket
 import sys
@@ -78,10 +84,53 @@ def first(port, path, headers):
     return 1
 
 
+def live(port, path, ready):
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
+               "Connection: close\r\n\r\n" % path).encode())
+    s.settimeout(0.1)
+    settle = time.monotonic() + 0.5
+    buf = b""
+    while time.monotonic() < settle:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            print("none closed during replay")
+            return 1
+        buf += chunk
+    if b"\r\n\r\n" not in buf:
+        print("none no response head")
+        return 1
+    open(ready, "w").close()
+    s.settimeout(15)
+    pending = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        t = time.time()
+        pending += chunk.replace(b"\r\n", b"\n")
+        for block in pending.split(b"\n\n")[:-1]:
+            lines = block.split(b"\n")
+            if any(ln.startswith(b"data:") for ln in lines):
+                ev = [ln[6:].strip() for ln in lines if ln.startswith(b"event:")]
+                print("%.6f %s" % (t, (ev[0] if ev else b"message").decode("latin-1")))
+                return 0
+    print("none no live event")
+    return 1
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "dribble":
         dribble(int(sys.argv[2]), float(sys.argv[3]))
     elif sys.argv[1] == "first":
         sys.exit(first(int(sys.argv[2]), sys.argv[3], sys.argv[4:]))
+    elif sys.argv[1] == "live":
+        sys.exit(live(int(sys.argv[2]), sys.argv[3], sys.argv[4]))
     else:
         sys.exit(2)
