@@ -16,7 +16,7 @@ readme_table=$(sed -n '/^| `PORT`/,/^$/p' README.md | grep '^| `')
 check "README configuration table equals bo1d --config-table" [ "$table" == "$readme_table" ]
 example=$("$BUILD/bo1d" --env-example)
 check ".env.example equals bo1d --env-example after its header" \
-  [ "$example" == "$(tail -n +4 .env.example)" ]
+  [ "$example" == "$(tail -n +4 .env.example | sed '/^# ----/,$d' | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}')" ]
 for var in $(grep -oE '^#? ?[A-Z][A-Z0-9_]+=' .env.example | tr -d '#= '); do
   check "$var documented in README" grep -q "\`$var\`" README.md
 done
