@@ -712,10 +712,23 @@ static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
 
     if (st == BO1_OK && code && !r->stopping) {
         if (strcmp(code, "OK") == 0) {
-            if (find_run(r, c->id))
-                ack_entry(r, c->entry); /* a duplicate job for a session already here */
-            else
+            struct run *run = find_run(r, c->id);
+            if (run) {
+                /* A job for a session already here (a pause and resume faster than the
+                 * poll). The claim script marked it running; the engine here knows its
+                 * real state (e.g. awaiting input), so write that back, and undo a pause
+                 * the user has since resumed. */
+                ack_entry(r, c->entry);
+                if (!run->stopping && !bo1_session_is_terminal(run->s)) {
+                    if (bo1_session_status(run->s) == BO1_SESSION_PAUSED)
+                        bo1_engine_unpause(r->engine, run->s);
+                    if (!run->ckpt)
+                        run->ckpt = json_deep_copy(bo1_session_state(run->s));
+                    flush(run);
+                }
+            } else {
                 start_run(r, c, reply);
+            }
         } else if (strcmp(code, "WRONG_STATE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
             ack_entry(r, c->entry); /* paused, finished or deleted: nothing to do */
         }
