@@ -142,7 +142,7 @@ static void reply_result(struct job *j, const struct bo1_sessions_result *res)
         /* API.md: the per-call ledger and the totals (both absent before the first
          * checkpoint). */
         bo1_reply_json(req, 200,
-                       json_pack("{s:s, s:s?, s:O?, s:O?}", "session_id", j->id, "status",
+                       json_pack("{s:s, s:s?, s:O*, s:O*}", "session_id", j->id, "status",
                                  json_string_value(json_object_get(res->result, "status")), "costs",
                                  costs, "ledger", json_object_get(doc, "ledger")));
         break;
