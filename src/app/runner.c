@@ -80,15 +80,20 @@ static const char *elem(const redisReply *r, size_t i)
 static enum bo1_status eval(struct bo1_runner *r, const char *script, int nkeys,
                             const char *const *argv, int argc, bo1_store_reply_cb *cb, void *arg)
 {
-    const char *v[40];
+    /* EVAL, script, nkeys, then the keys and arguments: the largest is an append of
+     * MAX_EVENTS_PER_WRITE events after its 11 fixed ones. Never truncate: a dropped
+     * argument would be a lost event. */
+    const char *v[3 + 11 + MAX_EVENTS_PER_WRITE];
     char nk[8];
     int n = 0;
 
+    if (argc < 0 || (size_t)argc > sizeof(v) / sizeof(v[0]) - 3)
+        return BO1_INTERNAL;
     snprintf(nk, sizeof(nk), "%d", nkeys);
     v[n++] = "EVAL";
     v[n++] = script;
     v[n++] = nk;
-    for (int i = 0; i < argc && n < 40; i++)
+    for (int i = 0; i < argc; i++)
         v[n++] = argv[i];
     return bo1_store_command_argv(r->store, cb, arg, n, v, NULL);
 }
@@ -279,7 +284,7 @@ static json_t *make_doc(struct run *run, const json_t *state)
 static void flush(struct run *run)
 {
     struct bo1_runner *r = run->r;
-    const char *argv[9 + MAX_EVENTS_PER_WRITE];
+    const char *argv[11 + MAX_EVENTS_PER_WRITE]; /* 3 keys, 8 arguments, the events */
     char keys[3][64];
     char now[24];
     char ttl[16];
