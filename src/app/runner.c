@@ -30,9 +30,11 @@ struct run {
     char id[32];
     char job_entry[48];
     struct bo1_session *s;
-    json_t *base_doc; /* the create document: id, problem, options, created_at, ... */
-    json_t *events;   /* array of event texts not yet written */
-    json_t *ckpt;     /* latest checkpoint not yet written, or NULL */
+    json_t *base_doc;    /* the create document: id, problem, options, created_at, ... */
+    json_t *events;      /* array of event texts not yet written */
+    json_t *ckpt;        /* latest checkpoint not yet written, or NULL */
+    json_t *sent_events; /* the write in flight: put back in front if it fails */
+    json_t *sent_ckpt;
     int writing;
     int polling;
     int stopping; /* lease lost or shutting down: write nothing more */
@@ -122,6 +124,8 @@ static void run_free(struct run *run)
     json_decref(run->base_doc);
     json_decref(run->events);
     json_decref(run->ckpt);
+    json_decref(run->sent_events);
+    json_decref(run->sent_ckpt);
     free(run);
 }
 
@@ -230,13 +234,35 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     const char *code = elem(reply, 0);
     const char *status = elem(reply, 1);
 
+    json_t *sent = run->sent_events;
+    json_t *sent_ckpt = run->sent_ckpt;
+
     run->writing = 0;
-    if (release_if_stopped(run))
-        return;
-    if (st != BO1_OK || !code) {
-        /* Redis away: keep what is pending and try again on the next tick. */
+    run->sent_events = NULL;
+    run->sent_ckpt = NULL;
+    if (release_if_stopped(run)) {
+        json_decref(sent);
+        json_decref(sent_ckpt);
         return;
     }
+    if (st != BO1_OK || !code) {
+        /* Not written (Redis away, connection dropped): the events go back in front of
+         * what is pending, so the log has no gap, and the next tick tries again. If the
+         * script did run before the connection died, its events appear twice
+         * (at-least-once, as after a takeover). */
+        if (sent) {
+            json_array_extend(sent, run->events);
+            json_decref(run->events);
+            run->events = sent;
+        }
+        if (!run->ckpt)
+            run->ckpt = sent_ckpt;
+        else
+            json_decref(sent_ckpt);
+        return;
+    }
+    json_decref(sent);
+    json_decref(sent_ckpt);
     if (strcmp(code, "LOST_LEASE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
         bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
                      "session taken away from this instance; stopping it here");
@@ -294,6 +320,7 @@ static void flush(struct run *run)
     size_t n_ev = json_array_size(run->events);
     int argc = 0;
     json_t *sent;
+    json_t *rest;
 
     if (run->writing || run->stopping || (n_ev == 0 && !run->ckpt))
         return;
@@ -326,13 +353,16 @@ static void flush(struct run *run)
         argv[argc++] = json_string_value(json_array_get(run->events, i));
     if (eval(r, bo1_lua_append, 3, argv, argc, on_written, run) == BO1_OK) {
         run->writing = 1;
-        /* What was sent is no longer pending. */
+        /* What was sent is no longer pending; it is kept until the reply says it is
+         * written. */
+        rest = json_array();
         sent = json_array();
-        for (size_t i = n_ev; i < json_array_size(run->events); i++)
-            json_array_append(sent, json_array_get(run->events, i));
+        for (size_t i = 0; i < json_array_size(run->events); i++)
+            json_array_append(i < n_ev ? sent : rest, json_array_get(run->events, i));
         json_decref(run->events);
-        run->events = sent;
-        json_decref(run->ckpt);
+        run->events = rest;
+        run->sent_events = sent;
+        run->sent_ckpt = run->ckpt;
         run->ckpt = NULL;
     }
     free(doc_text);
