@@ -575,6 +575,25 @@ async function main() {
     await call('report of a failed session', 'GET', `${SID}/report`, `${S}/${fid}/report`, { headers: A });
   }
 
+  // --- a burst of events while Redis holds writes: nothing may be lost from the log
+  {
+    const r = await request('POST', S, { headers: { ...A, ...JSONH },
+      body: body('Should we open a bakery school next to the new shop? [fake:subproblems=3]', { start: false, clarify: false }) });
+    const bid = json(r).id;
+    await request('POST', '/_fake/faults', { port: fakePort, headers: JSONH, body: JSON.stringify({ session: bid, latency_ms: 40 }) });
+    await request('POST', `${S}/${bid}/start`, { headers: A });
+    await waitStatus(bid, 'running');
+    const pause = spawn('redis-cli', ['-p', String(redisPort), 'CLIENT', 'PAUSE', '2500', 'WRITE'], { stdio: 'ignore' });
+    await new Promise((res) => pause.on('exit', res));
+    await waitStatus(bid, ['completed', 'failed'], 60000);
+    const evs = json(await request('GET', `${S}/${bid}/events?limit=1000`, { headers: A })).events || [];
+    const calls = json(await request('GET', `${S}/${bid}/costs`, { headers: A })).costs?.calls;
+    const nCost = evs.filter((e) => e.type === 'cost.updated').length;
+    check(nCost === calls && calls > 0, 'burst: one cost.updated per model call', `${nCost} events vs ${calls} calls, ${evs.length} events`);
+    check(evs.length && evs[evs.length - 1].type === 'session.completed', 'burst: the log ends with session.completed',
+      evs.length ? evs[evs.length - 1].type : 'empty');
+  }
+
   // --- delete
   await call('delete', 'DELETE', SID, `${S}/${heldId}`, { headers: A });
   await call('get after delete', 'GET', SID, `${S}/${heldId}`, { headers: A });
