@@ -401,6 +401,17 @@ async function main() {
   const i2 = await call('create replayed', 'POST', S, S, { headers: { ...A, ...JSONH, 'Idempotency-Key': 'contract-idem-1' }, body: idemBody });
   check(json(i1).id && json(i1).id === json(i2).id && i2.headers['idempotent-replayed'] === 'true',
     'idempotent replay returns the same session', `${json(i1).id} ${json(i2).id} ${i2.headers['idempotent-replayed']}`);
+  {
+    // Long keys that share their first 64 characters are different keys.
+    const k1 = `${'k'.repeat(64)}-one`;
+    const k2 = `${'k'.repeat(64)}-two`;
+    const r1 = await call('create with a long Idempotency-Key', 'POST', S, S, { headers: { ...A, ...JSONH, 'Idempotency-Key': k1 },
+      body: body('Should we repaint the shop front green?', { start: false }) });
+    const r2 = await call('create with another long Idempotency-Key', 'POST', S, S, { headers: { ...A, ...JSONH, 'Idempotency-Key': k2 },
+      body: body('Should we repaint the shop front blue?', { start: false }) });
+    check(r1.status === 201 && r2.status === 201 && json(r1).id !== json(r2).id, 'idempotency keys differing after 64 characters do not collide',
+      `${r1.status} ${r2.status}`);
+  }
   await call('create idempotency mismatch', 'POST', S, S, { headers: { ...A, ...JSONH, 'Idempotency-Key': 'contract-idem-1' },
     body: body('Should we replace our ERP this quarter?', { start: false }) });
 
@@ -592,6 +603,15 @@ async function main() {
     check(nCost === calls && calls > 0, 'burst: one cost.updated per model call', `${nCost} events vs ${calls} calls, ${evs.length} events`);
     check(evs.length && evs[evs.length - 1].type === 'session.completed', 'burst: the log ends with session.completed',
       evs.length ? evs[evs.length - 1].type : 'empty');
+    // DELETE removes every key of the session, the stored report included.
+    await call('delete a completed session', 'DELETE', SID, `${S}/${bid}`, { headers: A });
+    const left = await new Promise((res) => {
+      const p = spawn('redis-cli', ['-p', String(redisPort), '--scan', '--pattern', `bo1:{${bid}}:*`]);
+      let out = '';
+      p.stdout.on('data', (d) => { out += d; });
+      p.on('exit', () => res(out.trim()));
+    });
+    check(left === '', 'delete leaves no key of the session behind', left);
   }
 
   // --- delete
