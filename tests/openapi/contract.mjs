@@ -204,7 +204,11 @@ function start(name, bin, args, env, logDir) {
   const p = spawn(bin, args, { env, stdio: ['ignore', log, log] });
   p.name = name;
   p.exited = false;
-  p.on('exit', () => { p.exited = true; });
+  p.on('exit', (code, signal) => {
+    p.exited = true;
+    p.code = code;
+    p.sig = signal;
+  });
   procs.push(p);
   return p;
 }
@@ -710,6 +714,8 @@ async function main() {
   if (unseen.length) console.log(`# event types not produced in this run: ${unseen.join(' ')}`);
   check(!bo1d.exited, 'bo1d still running at the end');
   await stop(bo1d);
+  // Under ASan/UBSan (abort_on_error) a leak or an error found at exit fails this.
+  check(bo1d.code === 0, 'bo1d exits 0 after SIGTERM', `code ${bo1d.code} signal ${bo1d.sig}`);
   for (const p of procs) await stop(p);
 }
 
