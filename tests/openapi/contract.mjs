@@ -250,6 +250,27 @@ function request(method, urlPath, { headers = {}, body, timeoutMs = 15000, port 
     req.end();
   });
 }
+// Read a response body for @ms milliseconds, then hang up; resolves with what arrived.
+function collectFor(urlPath, headers, ms) {
+  return new Promise((resolve) => {
+    const chunks = [];
+    let status = 0;
+    let hdrs = {};
+    const req = http.request({ host: '127.0.0.1', port: PORT, method: 'GET', path: urlPath, headers }, (res) => {
+      status = res.statusCode;
+      hdrs = res.headers;
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', () => {});
+    });
+    req.on('error', () => {});
+    req.end();
+    setTimeout(() => {
+      req.destroy();
+      resolve({ status, headers: hdrs, body: Buffer.concat(chunks).toString('utf8') });
+    }, ms);
+  });
+}
+
 async function waitFor(fn, ms, what) {
   const until = Date.now() + ms;
   for (;;) {
@@ -434,6 +455,26 @@ async function main() {
   {
     const other = await request('GET', S, { headers: B });
     check(!(json(other).items || []).some((s) => s.id === heldId), "key B does not list key A's sessions");
+  }
+
+  // An idle stream gets a comment heartbeat every 15 s (collected while the rest runs).
+  const quiet = json(await request('POST', S, { headers: { ...B, ...JSONH }, body: body('Should we keep the shop open in August?', { start: false }) })).id;
+  const heartbeat = collectFor(`${S}/${quiet}/events`, { ...B, Accept: 'text/event-stream' }, 18000);
+
+  // OPTIONS and HEAD, described once in the document: 204 with Allow; HEAD as GET without a body.
+  for (const [template, u] of [['/health', '/health'], [S, S], [SID, `${S}/${heldId}`], [`${SID}/events`, `${S}/${heldId}/events`]]) {
+    const r = await request('OPTIONS', u);
+    const methods = Object.keys(spec.paths[template]).filter((m) => m !== 'parameters').map((m) => m.toUpperCase());
+    if (methods.includes('GET')) methods.push('HEAD');
+    methods.push('OPTIONS');
+    const allow = (r.headers.allow || '').split(',').map((m) => m.trim()).sort().join(',');
+    check(r.status === 204 && allow === methods.sort().join(',') && r.headers['x-request-id'],
+      `OPTIONS ${template}: 204 with Allow`, `${r.status} ${r.headers.allow}`);
+  }
+  {
+    const r = await request('HEAD', `${S}/${heldId}`, { headers: A });
+    check(r.status === 200 && r.body === '' && (r.headers['content-type'] || '').startsWith('application/json'),
+      'HEAD on a GET route: 200, no body', `${r.status} ${r.body.length}`);
   }
 
   // --- get / costs / report / events on a session that has not run
@@ -671,6 +712,15 @@ async function main() {
     await call('events over the rate limit', 'GET', `${SID}/events`, `${S}/${own}/events`, { headers: C });
     await call('report over the rate limit', 'GET', `${SID}/report`, `${S}/${own}/report`, { headers: C });
     await call('costs over the rate limit', 'GET', `${SID}/costs`, `${S}/${own}/costs`, { headers: C });
+  }
+
+  // (before Redis goes away: the restarted Redis is empty, which ends the stream)
+  {
+    const hb = await heartbeat;
+    check(hb.status === 200 && /^: heartbeat$/m.test(hb.body),
+      'idle SSE stream: a comment heartbeat within 18 s', `${hb.status} ${JSON.stringify(hb.body.slice(-80))}`);
+    const err = validateSse(hb.body.split('\n\n').filter((b) => !b.startsWith(':')).join('\n\n'), `${SID}/events`);
+    check(!err, 'idle SSE stream: its events validate', err);
   }
 
   // --- 503: Redis goes away
