@@ -189,6 +189,7 @@ function cmpId(a, b) {
 // ------------------------------------------------------------------ processes and HTTP
 
 const procs = [];
+let logDir = null; // kept when a check failed, removed otherwise
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -338,7 +339,7 @@ async function waitStatus(id, want, ms = 30000) {
 }
 
 async function main() {
-  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bo1-openapi-'));
+  logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bo1-openapi-'));
   const [redisPort, fakePort, bo1Port] = [await freePort(), await freePort(), await freePort()];
   PORT = bo1Port;
   const redisArgs = ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', logDir, '--save', '',
@@ -776,6 +777,8 @@ main()
   .finally(async () => {
     for (const p of procs) await stop(p);
     agent.destroy();
+    if (logDir && failed === 0) fs.rmSync(logDir, { recursive: true, force: true });
+    else if (logDir) console.log(`# logs kept in ${logDir}`);
     console.log(`openapi-contract: ${passed} passed, ${failed} failed`);
     process.exitCode = failed ? 1 : 0;
   });
