@@ -30,9 +30,11 @@ struct run {
     char id[32];
     char job_entry[48];
     struct bo1_session *s;
-    json_t *base_doc; /* the create document: id, problem, options, created_at, ... */
-    json_t *events;   /* array of event texts not yet written */
-    json_t *ckpt;     /* latest checkpoint not yet written, or NULL */
+    json_t *base_doc;    /* the create document: id, problem, options, created_at, ... */
+    json_t *events;      /* array of event texts not yet written */
+    json_t *ckpt;        /* latest checkpoint not yet written, or NULL */
+    json_t *sent_events; /* the write in flight: put back in front if it fails */
+    json_t *sent_ckpt;
     int writing;
     int polling;
     int stopping; /* lease lost or shutting down: write nothing more */
@@ -80,15 +82,20 @@ static const char *elem(const redisReply *r, size_t i)
 static enum bo1_status eval(struct bo1_runner *r, const char *script, int nkeys,
                             const char *const *argv, int argc, bo1_store_reply_cb *cb, void *arg)
 {
-    const char *v[40];
+    /* EVAL, script, nkeys, then the keys and arguments: the largest is an append of
+     * MAX_EVENTS_PER_WRITE events after its 11 fixed ones. Never truncate: a dropped
+     * argument would be a lost event. */
+    const char *v[3 + 11 + MAX_EVENTS_PER_WRITE];
     char nk[8];
     int n = 0;
 
+    if (argc < 0 || (size_t)argc > sizeof(v) / sizeof(v[0]) - 3)
+        return BO1_INTERNAL;
     snprintf(nk, sizeof(nk), "%d", nkeys);
     v[n++] = "EVAL";
     v[n++] = script;
     v[n++] = nk;
-    for (int i = 0; i < argc && n < 40; i++)
+    for (int i = 0; i < argc; i++)
         v[n++] = argv[i];
     return bo1_store_command_argv(r->store, cb, arg, n, v, NULL);
 }
@@ -117,6 +124,8 @@ static void run_free(struct run *run)
     json_decref(run->base_doc);
     json_decref(run->events);
     json_decref(run->ckpt);
+    json_decref(run->sent_events);
+    json_decref(run->sent_ckpt);
     free(run);
 }
 
@@ -225,13 +234,35 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     const char *code = elem(reply, 0);
     const char *status = elem(reply, 1);
 
+    json_t *sent = run->sent_events;
+    json_t *sent_ckpt = run->sent_ckpt;
+
     run->writing = 0;
-    if (release_if_stopped(run))
-        return;
-    if (st != BO1_OK || !code) {
-        /* Redis away: keep what is pending and try again on the next tick. */
+    run->sent_events = NULL;
+    run->sent_ckpt = NULL;
+    if (release_if_stopped(run)) {
+        json_decref(sent);
+        json_decref(sent_ckpt);
         return;
     }
+    if (st != BO1_OK || !code) {
+        /* Not written (Redis away, connection dropped): the events go back in front of
+         * what is pending, so the log has no gap, and the next tick tries again. If the
+         * script did run before the connection died, its events appear twice
+         * (at-least-once, as after a takeover). */
+        if (sent) {
+            json_array_extend(sent, run->events);
+            json_decref(run->events);
+            run->events = sent;
+        }
+        if (!run->ckpt)
+            run->ckpt = sent_ckpt;
+        else
+            json_decref(sent_ckpt);
+        return;
+    }
+    json_decref(sent);
+    json_decref(sent_ckpt);
     if (strcmp(code, "LOST_LEASE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
         bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
                      "session taken away from this instance; stopping it here");
@@ -258,6 +289,7 @@ static json_t *make_doc(struct run *run, const json_t *state)
     json_t *doc = json_deep_copy(run->base_doc);
     const char *key;
     json_t *v;
+    json_t *phase;
 
     if (!doc)
         return NULL;
@@ -267,13 +299,18 @@ static json_t *make_doc(struct run *run, const json_t *state)
             json_object_set(doc, key, v);
     }
     json_object_set_new(doc, "status", json_string(api_status(run)));
+    /* API.md lists "phase" in the session state: once the engine runs, it is the engine's
+     * state (the create document starts with "intake"). */
+    phase = json_object_get(state, "state");
+    json_object_set_new(doc, "phase",
+                        json_is_string(phase) ? json_incref(phase) : json_string("intake"));
     return doc;
 }
 
 static void flush(struct run *run)
 {
     struct bo1_runner *r = run->r;
-    const char *argv[9 + MAX_EVENTS_PER_WRITE];
+    const char *argv[11 + MAX_EVENTS_PER_WRITE]; /* 3 keys, 8 arguments, the events */
     char keys[3][64];
     char now[24];
     char ttl[16];
@@ -283,6 +320,7 @@ static void flush(struct run *run)
     size_t n_ev = json_array_size(run->events);
     int argc = 0;
     json_t *sent;
+    json_t *rest;
 
     if (run->writing || run->stopping || (n_ev == 0 && !run->ckpt))
         return;
@@ -315,13 +353,16 @@ static void flush(struct run *run)
         argv[argc++] = json_string_value(json_array_get(run->events, i));
     if (eval(r, bo1_lua_append, 3, argv, argc, on_written, run) == BO1_OK) {
         run->writing = 1;
-        /* What was sent is no longer pending. */
+        /* What was sent is no longer pending; it is kept until the reply says it is
+         * written. */
+        rest = json_array();
         sent = json_array();
-        for (size_t i = n_ev; i < json_array_size(run->events); i++)
-            json_array_append(sent, json_array_get(run->events, i));
+        for (size_t i = 0; i < json_array_size(run->events); i++)
+            json_array_append(i < n_ev ? sent : rest, json_array_get(run->events, i));
         json_decref(run->events);
-        run->events = sent;
-        json_decref(run->ckpt);
+        run->events = rest;
+        run->sent_events = sent;
+        run->sent_ckpt = run->ckpt;
         run->ckpt = NULL;
     }
     free(doc_text);
@@ -428,16 +469,29 @@ static void fx_publish(void *ctx, const char *session_id, const char *type, json
     struct run *run = find_run(ctx, session_id);
     char iso[40];
     char *text;
+    int failed;
 
     if (!run || run->stopping) {
         json_decref(data);
         return;
     }
     bo1_clock_iso(bo1_clock_wall_ms(), iso);
+    failed = strcmp(type, "session.status") == 0 &&
+             json_is_string(json_object_get(data, "status")) &&
+             strcmp(json_string_value(json_object_get(data, "status")), "failed") == 0;
     text = dump_event(session_id, iso, type, data);
     if (text)
         json_array_append_new(run->events, json_string(text));
     free(text);
+    if (failed) {
+        /* The engine ends a failed session with session.status only; the event log (and
+         * so every SSE stream) ends with session.completed whatever the outcome. */
+        text = dump_event(session_id, iso, "session.completed",
+                          json_pack("{s:s}", "status", "failed"));
+        if (text)
+            json_array_append_new(run->events, json_string(text));
+        free(text);
+    }
     flush(run);
 }
 
@@ -693,10 +747,23 @@ static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
 
     if (st == BO1_OK && code && !r->stopping) {
         if (strcmp(code, "OK") == 0) {
-            if (find_run(r, c->id))
-                ack_entry(r, c->entry); /* a duplicate job for a session already here */
-            else
+            struct run *run = find_run(r, c->id);
+            if (run) {
+                /* A job for a session already here (a pause and resume faster than the
+                 * poll). The claim script marked it running; the engine here knows its
+                 * real state (e.g. awaiting input), so write that back, and undo a pause
+                 * the user has since resumed. */
+                ack_entry(r, c->entry);
+                if (!run->stopping && !bo1_session_is_terminal(run->s)) {
+                    if (bo1_session_status(run->s) == BO1_SESSION_PAUSED)
+                        bo1_engine_unpause(r->engine, run->s);
+                    if (!run->ckpt)
+                        run->ckpt = json_deep_copy(bo1_session_state(run->s));
+                    flush(run);
+                }
+            } else {
                 start_run(r, c, reply);
+            }
         } else if (strcmp(code, "WRONG_STATE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
             ack_entry(r, c->entry); /* paused, finished or deleted: nothing to do */
         }

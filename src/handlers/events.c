@@ -503,8 +503,10 @@ enum bo1_status h_sessions_events(struct bo1_http_req *req)
 
     if (!accept || !strstr(accept, "text/event-stream"))
         return h_sessions_events_page(req);
-    if (bo1_auth_check(ctx->auth, bo1_req_header(req, "Authorization"), owner) != BO1_OK)
+    if (bo1_auth_check(ctx->auth, bo1_req_header(req, "Authorization"), owner) != BO1_OK) {
+        bo1_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"bo1\"");
         return BO1_UNAUTHORIZED;
+    }
     if (!id || !bo1_sessions_id_valid(id))
         return BO1_NOT_FOUND;
     if (!after)

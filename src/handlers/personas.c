@@ -12,8 +12,10 @@ enum bo1_status h_personas_list(struct bo1_http_req *req)
     char owner[17];
     size_t n;
 
-    if (bo1_auth_check(ctx->auth, bo1_req_header(req, "Authorization"), owner) != BO1_OK)
+    if (bo1_auth_check(ctx->auth, bo1_req_header(req, "Authorization"), owner) != BO1_OK) {
+        bo1_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"bo1\"");
         return BO1_UNAUTHORIZED;
+    }
     if (!ctx->personas)
         return BO1_UNAVAILABLE;
     items = json_array();
@@ -34,8 +36,10 @@ enum bo1_status h_personas_get(struct bo1_http_req *req)
     const struct bo1_persona *p;
     char owner[17];
 
-    if (bo1_auth_check(ctx->auth, bo1_req_header(req, "Authorization"), owner) != BO1_OK)
+    if (bo1_auth_check(ctx->auth, bo1_req_header(req, "Authorization"), owner) != BO1_OK) {
+        bo1_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"bo1\"");
         return BO1_UNAUTHORIZED;
+    }
     if (!ctx->personas)
         return BO1_UNAVAILABLE;
     p = bo1_persona_catalog_get(ctx->personas, bo1_route_param(&req->params, "code"));

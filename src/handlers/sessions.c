@@ -139,10 +139,12 @@ static void reply_result(struct job *j, const struct bo1_sessions_result *res)
     case JOB_COSTS: {
         json_t *doc = json_object_get(res->result, "doc");
         json_t *costs = json_object_get(doc, "costs");
+        /* API.md: the per-call ledger and the totals (both absent before the first
+         * checkpoint). */
         bo1_reply_json(req, 200,
-                       json_pack("{s:s, s:s?, s:O?}", "session_id", j->id, "status",
+                       json_pack("{s:s, s:s?, s:O*, s:O*}", "session_id", j->id, "status",
                                  json_string_value(json_object_get(res->result, "status")), "costs",
-                                 costs ? costs : json_object_get(doc, "cost")));
+                                 costs, "ledger", json_object_get(doc, "ledger")));
         break;
     }
     case JOB_EVENTS: {
@@ -214,7 +216,8 @@ static enum bo1_status run_op(struct job *j)
     return BO1_INTERNAL;
 }
 
-/* Reads are rate limited by a separate counter first; writes count inside their script. */
+/* Reads and inputs are rate limited by a separate counter first; the other writes count
+ * inside their script. */
 static void on_result(const struct bo1_sessions_result *res, void *arg)
 {
     struct job *j = arg;
@@ -243,6 +246,10 @@ static void on_job(void *arg)
         j->kind == JOB_REPORT || j->kind == JOB_COSTS) {
         st = bo1_sessions_rate(j->ctx->store, &j->ctx->limits, j->owner, BO1_RATE_READ, on_result,
                                j);
+    } else if (j->kind == JOB_INPUT) {
+        /* Answers and interjections count as control actions (their script has no limit). */
+        st = bo1_sessions_rate(j->ctx->store, &j->ctx->limits, j->owner, BO1_RATE_CONTROL,
+                               on_result, j);
     } else {
         j->rate_checked = 1;
         st = run_op(j);

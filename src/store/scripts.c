@@ -55,7 +55,7 @@ const char bo1_lua_create[] =
 const char bo1_lua_rate[] = LUA_RATE(1, "ARGV[1]", "ARGV[2]") "return {'OK'}\n";
 
 /* KEYS: 1 session, 2 events, 3 jobs, 4 owner's active set, 5 rate counter, 6 lease,
- *       7 inbox, 8 owner index.
+ *       7 inbox, 8 owner index, 9 report.
  * ARGV: 1 id, 2 owner, 3 action, 4 now ms, 5 rate limit, 6 window ms, 7 max active,
  *       8 events max, 9 ttl s, 10 timestamp (ISO 8601). */
 const char bo1_lua_control[] =
@@ -67,7 +67,8 @@ const char bo1_lua_control[] =
                                  "'cancelled')\n"
                                  "local new\n"
                                  "if a == 'delete' then\n"
-                                 "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7])\n"
+                                 "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], "
+                                 "KEYS[9])\n"
                                  "  redis.call('SREM', KEYS[4], ARGV[1])\n"
                                  "  redis.call('ZREM', KEYS[8], ARGV[1])\n"
                                  "  redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', "

@@ -8,6 +8,7 @@
 
 #include "bo1/clock.h"
 #include "bo1/sessions.h"
+#include "bo1/sha256.h"
 #include "bo1/store.h"
 #include "scripts.h"
 
@@ -258,6 +259,7 @@ enum bo1_status bo1_sessions_create(struct bo1_store *store, const struct bo1_se
     char *ev_created = NULL;
     char *ev_queued = NULL;
     char iso[40];
+    char idem_hash[65];
     int64_t now = bo1_clock_wall_ms();
     enum bo1_status st = BO1_NO_MEMORY;
 
@@ -276,7 +278,9 @@ enum bo1_status bo1_sessions_create(struct bo1_store *store, const struct bo1_se
     arg_fmt(&keys, "bo1:{%s}:events", id);
     arg_fmt(&keys, "bo1:owner:%s:sessions", owner);
     arg_add(&keys, "bo1:jobs");
-    arg_fmt(&keys, "bo1:idem:%s:%.64s", owner, idem_key ? idem_key : "-");
+    /* The key is hashed: two Idempotency-Keys sharing a long prefix must not collide. */
+    bo1_sha256_hex(idem_key ? idem_key : "-", strlen(idem_key ? idem_key : "-"), idem_hash);
+    arg_fmt(&keys, "bo1:idem:%s:%s", owner, idem_hash);
     arg_fmt(&keys, "bo1:rl:%s:create", owner);
     arg_fmt(&keys, "bo1:owner:%s:active", owner);
 
@@ -408,6 +412,7 @@ enum bo1_status bo1_sessions_control(struct bo1_store *store, const struct bo1_s
     arg_fmt(&keys, "bo1:{%s}:lease", id);
     arg_fmt(&keys, "bo1:{%s}:inbox", id);
     arg_fmt(&keys, "bo1:owner:%s:sessions", owner);
+    arg_fmt(&keys, "bo1:{%s}:report", id);
     arg_add(&args, id);
     arg_add(&args, owner);
     arg_add(&args, action);
