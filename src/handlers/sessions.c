@@ -139,10 +139,13 @@ static void reply_result(struct job *j, const struct bo1_sessions_result *res)
     case JOB_COSTS: {
         json_t *doc = json_object_get(res->result, "doc");
         json_t *costs = json_object_get(doc, "costs");
+        json_t *ledger = json_object_get(doc, "ledger");
+        /* The totals and the per-call ledger they add up from (API.md). */
         bo1_reply_json(req, 200,
-                       json_pack("{s:s, s:s?, s:O?}", "session_id", j->id, "status",
+                       json_pack("{s:s, s:s?, s:O?, s:O}", "session_id", j->id, "status",
                                  json_string_value(json_object_get(res->result, "status")), "costs",
-                                 costs ? costs : json_object_get(doc, "cost")));
+                                 costs ? costs : json_object_get(doc, "cost"), "ledger",
+                                 ledger ? ledger : json_array()));
         break;
     }
     case JOB_EVENTS: {
