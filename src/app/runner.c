@@ -2,7 +2,14 @@
  *
  * Writes of one session are serialised: at most one EVAL in flight per session, carrying
  * every event published since the last write plus the latest checkpoint, so the event log
- * keeps the engine's order and a checkpoint never lands before the events it follows. */
+ * keeps the engine's order and a checkpoint never lands before the events it follows.
+ *
+ * Events are held until the checkpoint that covers them and written in the same EVAL (or,
+ * once the session is finished, on their own): the log never holds an event of a step the
+ * checkpoint does not contain, so an instance that resumes the session from its checkpoint
+ * (after a crash) re-emits nothing the log already has, and loses nothing either. A write
+ * whose answer was lost (Redis went away) is sent again unchanged under the same token,
+ * which the script recognises, so a retry never appends twice. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +29,6 @@
 #include "bo1/session.h"
 #include "bo1/store.h"
 
-#define MAX_EVENTS_PER_WRITE 64
-
 struct run {
     struct bo1_runner *r;
     struct run *next;
@@ -33,6 +38,8 @@ struct run {
     json_t *base_doc; /* the create document: id, problem, options, created_at, ... */
     json_t *events;   /* array of event texts not yet written */
     json_t *ckpt;     /* latest checkpoint not yet written, or NULL */
+    json_t *write;    /* the write in flight or to retry: its EVAL argv after the keys count */
+    unsigned long long write_seq;
     int writing;
     int polling;
     int stopping; /* lease lost or shutting down: write nothing more */
@@ -117,6 +124,7 @@ static void run_free(struct run *run)
     json_decref(run->base_doc);
     json_decref(run->events);
     json_decref(run->ckpt);
+    json_decref(run->write);
     free(run);
 }
 
@@ -193,9 +201,16 @@ static void maybe_finish(struct run *run)
 {
     struct bo1_runner *r = run->r;
 
-    if (run->writing || json_array_size(run->events) || run->ckpt)
+    if (run->writing || run->write || run->ckpt)
         return;
     if (!bo1_session_is_terminal(run->s) && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
+        return;
+    if (!bo1_session_is_terminal(run->s) && json_array_size(run->events)) {
+        /* Paused: answers that landed after the pause's checkpoint are not in it; the
+         * instance that resumes the session asks again, so their events are not logged. */
+        json_array_clear(run->events);
+    }
+    if (json_array_size(run->events))
         return;
     if (bo1_session_is_terminal(run->s) && !run->report_done) {
         write_report(run);
@@ -229,9 +244,11 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     if (release_if_stopped(run))
         return;
     if (st != BO1_OK || !code) {
-        /* Redis away: keep what is pending and try again on the next tick. */
+        /* Redis away or the answer lost: the same write goes again on the next tick. */
         return;
     }
+    json_decref(run->write);
+    run->write = NULL;
     if (strcmp(code, "LOST_LEASE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
         bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
                      "session taken away from this instance; stopping it here");
@@ -247,10 +264,8 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
         else if (strcmp(status, "paused") == 0 && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
             bo1_engine_pause(run->r->engine, run->s);
     }
-    if (json_array_size(run->events) || run->ckpt)
-        flush(run);
-    else
-        maybe_finish(run);
+    flush(run);
+    maybe_finish(run);
 }
 
 static json_t *make_doc(struct run *run, const json_t *state)
@@ -270,62 +285,82 @@ static json_t *make_doc(struct run *run, const json_t *state)
     return doc;
 }
 
+/* Send run->write (built before, or kept for a retry). */
+static void send_write(struct run *run)
+{
+    size_t n = json_array_size(run->write);
+    const char **argv = calloc(n ? n : 1, sizeof(*argv));
+
+    if (!argv)
+        return;
+    for (size_t i = 0; i < n; i++)
+        argv[i] = json_string_value(json_array_get(run->write, i));
+    if (eval(run->r, bo1_lua_append, 3, argv, (int)n, on_written, run) == BO1_OK)
+        run->writing = 1;
+    free(argv);
+}
+
 static void flush(struct run *run)
 {
     struct bo1_runner *r = run->r;
-    const char *argv[9 + MAX_EVENTS_PER_WRITE];
     char keys[3][64];
-    char now[24];
-    char ttl[16];
-    char max[16];
+    char buf[72];
     char *doc_text = NULL;
     char *ckpt_text = NULL;
-    size_t n_ev = json_array_size(run->events);
-    int argc = 0;
-    json_t *sent;
+    json_t *w;
 
-    if (run->writing || run->stopping || (n_ev == 0 && !run->ckpt))
+    if (run->writing || run->stopping)
         return;
-    if (n_ev > MAX_EVENTS_PER_WRITE)
-        n_ev = MAX_EVENTS_PER_WRITE;
+    if (run->write) {
+        send_write(run);
+        return;
+    }
+    /* Events wait for the checkpoint that covers them, unless nothing follows. */
+    if (!run->ckpt && !(json_array_size(run->events) && bo1_session_is_terminal(run->s)))
+        return;
     if (run->ckpt) {
         json_t *doc = make_doc(run, run->ckpt);
         doc_text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         ckpt_text = json_dumps(run->ckpt, JSON_COMPACT);
         json_decref(doc);
+        if (!doc_text || !ckpt_text) {
+            free(doc_text);
+            free(ckpt_text);
+            return;
+        }
     }
+    w = json_array();
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
     snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
     snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
-    snprintf(now, sizeof(now), "%lld", (long long)bo1_clock_wall_ms());
-    snprintf(ttl, sizeof(ttl), "%u", r->opt.ttl_s);
-    snprintf(max, sizeof(max), "%u", r->opt.events_max);
-    argv[argc++] = keys[0];
-    argv[argc++] = keys[1];
-    argv[argc++] = keys[2];
-    argv[argc++] = r->instance;
-    argv[argc++] = max;
-    argv[argc++] = run->ckpt ? api_status(run) : "";
-    argv[argc++] = doc_text ? doc_text : "";
-    argv[argc++] = now;
-    argv[argc++] = ttl;
-    argv[argc++] = run->id;
-    argv[argc++] = ckpt_text ? ckpt_text : "";
-    for (size_t i = 0; i < n_ev; i++)
-        argv[argc++] = json_string_value(json_array_get(run->events, i));
-    if (eval(r, bo1_lua_append, 3, argv, argc, on_written, run) == BO1_OK) {
-        run->writing = 1;
-        /* What was sent is no longer pending. */
-        sent = json_array();
-        for (size_t i = n_ev; i < json_array_size(run->events); i++)
-            json_array_append(sent, json_array_get(run->events, i));
-        json_decref(run->events);
-        run->events = sent;
-        json_decref(run->ckpt);
-        run->ckpt = NULL;
-    }
+    for (int k = 0; k < 3; k++)
+        json_array_append_new(w, json_string(keys[k]));
+    json_array_append_new(w, json_string(r->instance));
+    snprintf(buf, sizeof(buf), "%u", r->opt.events_max);
+    json_array_append_new(w, json_string(buf));
+    json_array_append_new(w, json_string(run->ckpt ? api_status(run) : ""));
+    json_array_append_new(w, json_string(doc_text ? doc_text : ""));
+    snprintf(buf, sizeof(buf), "%lld", (long long)bo1_clock_wall_ms());
+    json_array_append_new(w, json_string(buf));
+    snprintf(buf, sizeof(buf), "%u", r->opt.ttl_s);
+    json_array_append_new(w, json_string(buf));
+    json_array_append_new(w, json_string(run->id));
+    json_array_append_new(w, json_string(ckpt_text ? ckpt_text : ""));
+    snprintf(buf, sizeof(buf), "%s:%llu", r->instance, ++run->write_seq);
+    json_array_append_new(w, json_string(buf));
+    json_array_extend(w, run->events);
     free(doc_text);
     free(ckpt_text);
+    if (json_array_size(w) != 12 + json_array_size(run->events)) {
+        json_decref(w); /* out of memory: keep what is pending */
+        return;
+    }
+    /* What is in the write is no longer pending, whether it goes now or on a retry. */
+    json_array_clear(run->events);
+    json_decref(run->ckpt);
+    run->ckpt = NULL;
+    run->write = w;
+    send_write(run);
 }
 
 static void on_report_written(enum bo1_status st, const redisReply *reply, void *arg)
@@ -572,7 +607,7 @@ static void fail_unstartable(struct run *run, const char *why)
     char ttl[16];
     char max[16];
     char *ev[3];
-    const char *argv[14];
+    const char *argv[15];
     int argc = 0;
 
     bo1_clock_iso(bo1_clock_wall_ms(), iso);
@@ -597,6 +632,7 @@ static void fail_unstartable(struct run *run, const char *why)
     argv[argc++] = ttl;
     argv[argc++] = run->id;
     argv[argc++] = "";
+    argv[argc++] = ""; /* no token: written once */
     for (int i = 0; i < 3; i++)
         argv[argc++] = ev[i] ? ev[i] : "{}";
     atomic_fetch_add(&r->failed, 1);
@@ -693,9 +729,13 @@ static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
 
     if (st == BO1_OK && code && !r->stopping) {
         if (strcmp(code, "OK") == 0) {
-            if (find_run(r, c->id))
-                ack_entry(r, c->entry); /* a duplicate job for a session already here */
-            else
+            struct run *here = find_run(r, c->id);
+            /* A duplicate job for a session already here is done with; the job this run
+             * came from stays pending until the run ends, so that another instance can
+             * claim it if this one dies. */
+            if (here && strcmp(here->job_entry, c->entry) != 0)
+                ack_entry(r, c->entry);
+            else if (!here)
                 start_run(r, c, reply);
         } else if (strcmp(code, "WRONG_STATE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
             ack_entry(r, c->entry); /* paused, finished or deleted: nothing to do */
