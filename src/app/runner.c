@@ -511,11 +511,20 @@ static void on_polled(enum bo1_status st, const redisReply *reply, void *arg)
     for (size_t i = 2; i < reply->elements; i++) {
         json_t *in = json_loads(elem(reply, i) ? elem(reply, i) : "", 0, NULL);
         const char *kind = json_string_value(json_object_get(in, "kind"));
+        json_t *answers = json_object_get(in, "answers");
+        enum bo1_status ist = BO1_BAD_FIELD;
+        /* {"skip": true} arrives with "answers": null, which means none. */
         if (kind && strcmp(kind, "answers") == 0)
-            bo1_engine_answer(r->engine, run->s, json_object_get(in, "answers"),
-                              json_is_true(json_object_get(in, "skip")));
+            ist = bo1_engine_answer(r->engine, run->s, json_is_object(answers) ? answers : NULL,
+                                    json_is_true(json_object_get(in, "skip")));
         else if (kind && strcmp(kind, "interjection") == 0)
-            bo1_engine_interject(r->engine, run->s, json_string_value(json_object_get(in, "text")));
+            ist = bo1_engine_interject(r->engine, run->s,
+                                       json_string_value(json_object_get(in, "text")));
+        if (ist != BO1_OK)
+            bo1_log_warn(NULL,
+                         json_pack("{s:s, s:s?, s:s}", "session_id", run->id, "kind", kind,
+                                   "status", bo1_status_name(ist)),
+                         "the engine refused a user input");
         json_decref(in);
     }
     if (status && strcmp(status, "cancelled") == 0)
