@@ -1088,10 +1088,34 @@ START_TEST(test_kill9_mid_round_other_instance_finishes)
 
     start_bo1d_on(&bo1d, env);
     start_bo1d_on(&bo1d_b, env);
-    fake_faults("{\"task\":\"contribute\",\"latency_ms\":150}");
-    id = create(STEP " [fake:rounds=3]", NULL);
-    json_decref(wait_event(id, "contribution", 20000));
-    h_sleep_ms(100);
+    /* In each round cfo answers at once and the others after 1.5 s, so the kill lands when
+     * part of a round has answered (and has cost events) and the rest has not. */
+    fake_faults(
+        "[{\"task\":\"contribute\",\"contains\":\"persona_identity code=\\\\\\\"cfo\\\\\\\"\","
+        "\"latency_ms\":20},{\"task\":\"contribute\",\"latency_ms\":1500}]");
+    id = create(STEP " [fake:rounds=3]", "{\"personas\":[\"cfo\",\"cmo\",\"cto\"]}");
+    json_decref(wait_event(id, "contribution", 20000)); /* round 1 is done */
+    {
+        char q[96];
+        json_t *reqs = NULL;
+        snprintf(q, sizeof(q), "?session=%s&task=contribute", id);
+        deadline = h_now_ms() + 10000;
+        do { /* round 2's contributions are asked */
+            json_decref(reqs);
+            reqs = fake_requests(q);
+            size_t r2 = 0;
+            for (size_t i = 0; i < json_array_size(reqs); i++) {
+                char *t = body_text(json_array_get(reqs, i));
+                r2 += strstr(t, "<round>2</round>") != NULL;
+                free(t);
+            }
+            if (r2 >= 3)
+                break;
+            h_sleep_ms(10);
+        } while (h_now_ms() < deadline);
+        json_decref(reqs);
+    }
+    h_sleep_ms(400);
     deadline = h_now_ms() + 5000;
     while (running_on(bo1d.port) + running_on(bo1d_b.port) == 0 && h_now_ms() < deadline)
         h_sleep_ms(20);
