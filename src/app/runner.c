@@ -87,17 +87,23 @@ static const char *elem(const redisReply *r, size_t i)
 static enum bo1_status eval(struct bo1_runner *r, const char *script, int nkeys,
                             const char *const *argv, int argc, bo1_store_reply_cb *cb, void *arg)
 {
-    const char *v[40];
+    /* Every argument goes: a write can carry any number of events. */
+    const char **v = calloc((size_t)argc + 3, sizeof(*v));
     char nk[8];
     int n = 0;
+    enum bo1_status st;
 
+    if (!v)
+        return BO1_NO_MEMORY;
     snprintf(nk, sizeof(nk), "%d", nkeys);
     v[n++] = "EVAL";
     v[n++] = script;
     v[n++] = nk;
-    for (int i = 0; i < argc && n < 40; i++)
+    for (int i = 0; i < argc; i++)
         v[n++] = argv[i];
-    return bo1_store_command_argv(r->store, cb, arg, n, v, NULL);
+    st = bo1_store_command_argv(r->store, cb, arg, n, v, NULL);
+    free(v);
+    return st;
 }
 
 static struct run *find_run(struct bo1_runner *r, const char *id)

@@ -256,6 +256,15 @@ static void assert_log_sane(const json_t *events)
 {
     size_t n = json_array_size(events);
 
+    if (getenv("BO1_TEST_DUMP"))
+        for (size_t i = 0; i < n; i++) {
+            json_t *ev = json_array_get(events, i);
+            char *d = json_dumps(json_object_get(ev, "data"), JSON_COMPACT);
+            fprintf(stderr, "EV %s %s %.150s\n", json_string_value(json_object_get(ev, "id")),
+                    json_string_value(json_object_get(ev, "type")), d);
+            free(d);
+        }
+
     ck_assert_uint_gt(n, 2);
     for (size_t i = 1; i < n; i++) {
         const char *a = json_string_value(json_object_get(json_array_get(events, i - 1), "id"));
