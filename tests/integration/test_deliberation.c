@@ -160,6 +160,19 @@ static char *status_of(const char *id)
     return st;
 }
 
+/* The session's status is (@eq) or is not (!@eq) @want. */
+static void check_status(const char *id, int eq, const char *want)
+{
+    char *st = status_of(id);
+
+    ck_assert_ptr_nonnull(st);
+    if (eq)
+        ck_assert_str_eq(st, want);
+    else
+        ck_assert_str_ne(st, want);
+    free(st);
+}
+
 /* Wait until the session's status is @want; fails the test after @ms. */
 static void wait_status(const char *id, const char *want, int ms)
 {
@@ -510,7 +523,7 @@ START_TEST(test_full_lifecycle_over_http)
                                    "synthesis.completed", "cost.updated", NULL};
          *t; t++)
         ck_assert_msg(count_type(log, *t) > 0, "no %s event", *t);
-    ck_assert_str_eq(status_of(id), "completed");
+    check_status(id, 1, "completed");
 
     sess = api_json(200, "GET", NULL, "/api/v1/sessions/%s", id);
     ck_assert_str_eq(json_string_value(json_object_get(sess, "status")), "completed");
@@ -581,7 +594,7 @@ START_TEST(test_sse_replay_from_the_middle_equals_the_tail)
     pthread_join(tb, NULL);
     sse_finish(&a);
     sse_finish(&b);
-    ck_assert_str_eq(status_of(id), "completed");
+    check_status(id, 1, "completed");
 
     log = all_events(id);
     assert_log_sane(log);
@@ -627,7 +640,7 @@ static void assert_no_calls_while_paused(const char *id)
     h_sleep_ms(1500);
     after = fake_count(id);
     ck_assert_msg(before == after, "model calls while paused: %zu then %zu", before, after);
-    ck_assert_str_eq(status_of(id), "paused");
+    check_status(id, 1, "paused");
 }
 
 /* Pause in the middle of a round, during decomposition and while awaiting input; resume
@@ -740,12 +753,12 @@ START_TEST(test_cancel_in_different_phases)
             h_sleep_ms(10);
         }
         json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/cancel", id));
-        ck_assert_str_eq(status_of(id), "cancelled");
+        check_status(id, 1, "cancelled");
         h_sleep_ms(500);
         before = fake_count(id);
         h_sleep_ms(1200);
         ck_assert_uint_eq(fake_count(id), before);
-        ck_assert_str_eq(status_of(id), "cancelled");
+        check_status(id, 1, "cancelled");
         expect_409(id, "cancel", NULL);
         expect_409(id, "resume", NULL);
         expect_409(id, "pause", NULL);
@@ -1132,7 +1145,7 @@ START_TEST(test_kill9_mid_round_other_instance_finishes)
     survivor = victim == &bo1d ? &bo1d_b : &bo1d;
     ck_assert_uint_eq(running_on(victim->port), 1);
     ck_assert_int_eq(h_proc_stop(victim, SIGKILL, 2000), 128 + SIGKILL);
-    ck_assert_str_ne(status_of(id), "completed");
+    check_status(id, 0, "completed");
 
     wait_status(id, "completed", 30000);
     log = all_events(id);
