@@ -780,6 +780,31 @@ START_TEST(test_cancel_in_different_phases)
         json_decref(log);
         free(id);
     }
+
+    /* While awaiting input, and while paused: the log ends at once, no call follows. */
+    for (int p = 0; p < 2; p++) {
+        char *id = create(STEP " [fake:clarify=1] [fake:rounds=1]", NULL);
+        json_t *log;
+        size_t before;
+
+        wait_status(id, "awaiting_input", 10000);
+        if (p == 1) {
+            json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", id));
+            wait_status(id, "paused", 10000);
+        }
+        before = fake_count(id);
+        json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/cancel", id));
+        check_status(id, 1, "cancelled");
+        expect_409(id, "answers", "{\"skip\":true}");
+        expect_409(id, "resume", NULL);
+        h_sleep_ms(1200);
+        ck_assert_uint_eq(fake_count(id), before);
+        check_status(id, 1, "cancelled");
+        log = all_events(id);
+        assert_log_sane(log);
+        json_decref(log);
+        free(id);
+    }
 }
 END_TEST
 
