@@ -218,6 +218,13 @@ static json_t *all_events(const char *id)
     return out;
 }
 
+static const char *str_or(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+
+    return v ? v : "";
+}
+
 static size_t count_type(const json_t *events, const char *type)
 {
     size_t n = 0;
@@ -488,6 +495,7 @@ static json_t *check_report(const char *id)
 }
 
 static void assert_no_duplicates(const char *id, const json_t *log);
+static void assert_rounds_complete(const json_t *log);
 
 /* ---- scenarios ----------------------------------------------------------------------- */
 
@@ -604,6 +612,7 @@ START_TEST(test_sse_replay_from_the_middle_equals_the_tail)
     log = all_events(id);
     assert_log_sane(log);
     assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
     tail = json_array();
     for (size_t i = k + 1; i < json_array_size(log); i++)
         json_array_append(tail, json_array_get(log, i));
@@ -702,6 +711,7 @@ START_TEST(test_pause_and_resume_in_each_phase)
     log = all_events(id);
     assert_log_sane(log);
     assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
     ck_assert_uint_eq(count_type(log, "decomposition.completed"), 1);
     rep = check_report(id);
     json_decref(rep);
@@ -721,6 +731,7 @@ START_TEST(test_pause_and_resume_in_each_phase)
     log = all_events(id);
     assert_log_sane(log);
     assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
     json_decref(log);
     free(id);
 }
@@ -1110,18 +1121,15 @@ static void assert_no_duplicates(const char *id, const json_t *log)
         json_t *d = json_object_get(ev, "data");
         char key[256];
         if (!strcmp(t, "round.started"))
-            snprintf(key, sizeof(key), "rs/%s/%lld",
-                     json_string_value(json_object_get(d, "sub_problem")),
+            snprintf(key, sizeof(key), "rs/%s/%lld", str_or(d, "sub_problem"),
                      (long long)json_integer_value(json_object_get(d, "round")));
         else if (!strcmp(t, "contribution"))
-            snprintf(key, sizeof(key), "c/%s/%lld/%s",
-                     json_string_value(json_object_get(d, "sub_problem")),
+            snprintf(key, sizeof(key), "c/%s/%lld/%s", str_or(d, "sub_problem"),
                      (long long)json_integer_value(json_object_get(d, "round")),
-                     json_string_value(json_object_get(d, "persona")));
+                     str_or(d, "persona"));
         else if (!strcmp(t, "vote.result") || !strcmp(t, "decomposition.completed") ||
                  !strcmp(t, "board.selected"))
-            snprintf(key, sizeof(key), "%s/%s", t,
-                     json_string_value(json_object_get(d, "sub_problem")));
+            snprintf(key, sizeof(key), "%s/%s", t, str_or(d, "sub_problem"));
         else
             continue;
         ck_assert_msg(json_object_get(seen, key) == NULL, "event %s twice", key);
@@ -1129,6 +1137,60 @@ static void assert_no_duplicates(const char *id, const json_t *log)
     }
     json_decref(seen);
     json_decref(costs);
+}
+
+/* No gap: every round that started heard every member of its board, and every vote
+ * called collected a vote from each of them. */
+static void assert_rounds_complete(const json_t *log)
+{
+    json_t *boards = json_object(); /* sub-problem -> member count */
+    json_t *heard = json_object();  /* "sp/round" -> contributions */
+    json_t *started = json_array();
+    json_t *voted = json_object();
+
+    for (size_t i = 0; i < json_array_size(log); i++) {
+        json_t *ev = json_array_get(log, i);
+        const char *t = str_or(ev, "type");
+        json_t *d = json_object_get(ev, "data");
+        char key[128];
+        if (!strcmp(t, "board.selected")) {
+            json_object_set_new(
+                boards, str_or(d, "sub_problem"),
+                json_integer((json_int_t)json_array_size(json_object_get(d, "members"))));
+        } else if (!strcmp(t, "round.started")) {
+            snprintf(key, sizeof(key), "%s/%lld", str_or(d, "sub_problem"),
+                     (long long)json_integer_value(json_object_get(d, "round")));
+            json_array_append_new(started, json_string(key));
+        } else if (!strcmp(t, "facilitator.decision") &&
+                   !strcmp(str_or(json_object_get(d, "decision"), "action"), "vote")) {
+            /* the round opened with the call to vote: nobody speaks in it */
+            snprintf(key, sizeof(key), "%s/%lld", str_or(d, "sub_problem"),
+                     (long long)json_integer_value(json_object_get(d, "round")));
+            json_object_set_new(voted, key, json_true());
+        } else if (!strcmp(t, "contribution") && strcmp(str_or(d, "persona"), "user") != 0) {
+            snprintf(key, sizeof(key), "%s/%lld", str_or(d, "sub_problem"),
+                     (long long)json_integer_value(json_object_get(d, "round")));
+            json_object_set_new(heard, key,
+                                json_integer(json_integer_value(json_object_get(heard, key)) + 1));
+        }
+    }
+    ck_assert_uint_gt(json_array_size(started), 0);
+    for (size_t i = 0; i < json_array_size(started); i++) {
+        const char *key = json_string_value(json_array_get(started, i));
+        char sp[64];
+        snprintf(sp, sizeof(sp), "%.*s", (int)strcspn(key, "/"), key);
+        if (json_object_get(voted, key))
+            continue;
+        ck_assert_msg(json_integer_value(json_object_get(heard, key)) ==
+                          json_integer_value(json_object_get(boards, sp)),
+                      "round %s: %lld contributions, board of %lld", key,
+                      (long long)json_integer_value(json_object_get(heard, key)),
+                      (long long)json_integer_value(json_object_get(boards, sp)));
+    }
+    json_decref(boards);
+    json_decref(heard);
+    json_decref(started);
+    json_decref(voted);
 }
 
 /* Two instances on one Redis; kill -9 the one running the session mid-round: the other
@@ -1184,6 +1246,7 @@ START_TEST(test_kill9_mid_round_other_instance_finishes)
     log = all_events(id);
     assert_log_sane(log);
     assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
     {
         struct h_resp r;
         ck_assert_int_eq(h_http(&r, "GET", survivor->port, "/metrics", NULL, NULL, 0), 0);
@@ -1239,6 +1302,7 @@ START_TEST(test_redis_restart_mid_session)
     log = all_events(id);
     assert_log_sane(log);
     assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
     json_decref(check_report(id));
     json_decref(log);
     free(id);
