@@ -1259,6 +1259,49 @@ START_TEST(test_kill9_mid_round_other_instance_finishes)
 }
 END_TEST
 
+/* SIGTERM on the instance running a session hands it back at once: the other instance
+ * resumes it from the checkpoint without waiting for the lease, and the log stays whole. */
+START_TEST(test_sigterm_hands_the_session_to_the_other_instance)
+{
+    const char *env[] = {"BO1_LEASE_MS=10000", NULL};
+    char *id;
+    json_t *log;
+    struct h_proc *victim, *survivor;
+    long long deadline, t0;
+
+    start_bo1d_on(&bo1d, env);
+    start_bo1d_on(&bo1d_b, env);
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":300}");
+    id = create(STEP " [fake:rounds=3]", NULL);
+    json_decref(wait_event(id, "contribution", 20000));
+    deadline = h_now_ms() + 5000;
+    while (running_on(bo1d.port) + running_on(bo1d_b.port) == 0 && h_now_ms() < deadline)
+        h_sleep_ms(20);
+    victim = running_on(bo1d.port) ? &bo1d : &bo1d_b;
+    survivor = victim == &bo1d ? &bo1d_b : &bo1d;
+    ck_assert_uint_eq(running_on(victim->port), 1);
+    t0 = h_now_ms();
+    ck_assert_int_eq(h_proc_stop(victim, SIGTERM, 20000), 0);
+    wait_status(id, "completed", 30000);
+    /* well before the 10 s lease would have expired */
+    ck_assert_int_lt(h_now_ms() - t0, 8000);
+    {
+        struct h_resp r;
+        ck_assert_int_eq(h_http(&r, "GET", survivor->port, "/metrics", NULL, NULL, 0), 0);
+        ck_assert_ptr_nonnull(
+            strstr(r.body, "bo1_sessions_finished_total{status=\"completed\"} 1"));
+        h_resp_free(&r);
+    }
+    log = all_events(id);
+    assert_log_sane(log);
+    assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
+    json_decref(check_report(id));
+    json_decref(log);
+    free(id);
+}
+END_TEST
+
 static long ready_status(int port)
 {
     struct h_resp r;
@@ -1327,6 +1370,7 @@ static Suite *deliberation_suite(void)
         T(test_member_whose_calls_always_fail),
         T(test_small_budget_forces_the_vote),
         T(test_kill9_mid_round_other_instance_finishes),
+        T(test_sigterm_hands_the_session_to_the_other_instance),
         T(test_redis_restart_mid_session),
 #undef T
     };
