@@ -3,6 +3,7 @@
  * asked the model is checked through the fake's request log. */
 #include <check.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -562,6 +563,28 @@ START_TEST(test_full_lifecycle_over_http)
     }
     ck_assert_uint_eq(count_type(log, "cost.updated"), json_array_size(ledger));
     json_decref(costs);
+
+    /* The report was also exported as files: <id>_<YYYYmmdd_HHMMSS>.{md,json}. */
+    {
+        char dir[96];
+        DIR *d;
+        struct dirent *de;
+        int md = 0, js = 0;
+        snprintf(dir, sizeof(dir), "/tmp/bo1-itest-exports-%d", (int)getpid());
+        d = opendir(dir);
+        ck_assert_ptr_nonnull(d);
+        while ((de = readdir(d)) != NULL) {
+            size_t len = strlen(de->d_name);
+            if (strncmp(de->d_name, id, strlen(id)) != 0 || de->d_name[strlen(id)] != '_' ||
+                len != strlen(id) + 16 + (len > 3 && !strcmp(de->d_name + len - 3, ".md") ? 3 : 5))
+                continue;
+            md += !strcmp(de->d_name + len - 3, ".md");
+            js += !strcmp(de->d_name + len - 5, ".json");
+        }
+        closedir(d);
+        ck_assert_int_eq(md, 1);
+        ck_assert_int_eq(js, 1);
+    }
 
     /* Delete: gone for every read. */
     ck_assert_int_eq(api(&r, "DELETE", NULL, "/api/v1/sessions/%s", id), 204);
