@@ -44,6 +44,7 @@ struct run {
     int polling;
     int stopping; /* lease lost or shutting down: write nothing more */
     int requeue;  /* when stopping: hand the session to another instance */
+    int lost;     /* when stopping: the lease is gone; forget the run without a release */
     int report_done;
     int64_t last_renew_ms;
     int64_t last_tick_ms;
@@ -193,21 +194,45 @@ static void flush(struct run *run);
 
 static void write_report(struct run *run);
 
+/* Forget @run on this instance without touching Redis: another instance holds it. */
+static void run_forget(struct run *run)
+{
+    run_unlink(run);
+    atomic_fetch_sub(&run->r->running, 1);
+    run_free(run);
+}
+
 /* A stopping run is released once no reply is outstanding (callbacks hold @run). */
 static int release_if_stopped(struct run *run)
 {
     if (!run->stopping)
         return 0;
-    if (!run->writing && !run->polling)
-        run_release(run, run->requeue);
+    if (!run->writing && !run->polling) {
+        if (run->lost)
+            run_forget(run);
+        else
+            run_release(run, run->requeue);
+    }
     return 1;
+}
+
+/* The lease is gone (taken over, or the session deleted): stop here, free when no reply
+ * is outstanding. */
+static void run_lost(struct run *run, const char *why)
+{
+    bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", why),
+                 "session taken away from this instance; stopping it here");
+    run->stopping = 1;
+    run->lost = 1;
+    release_if_stopped(run);
 }
 
 static void maybe_finish(struct run *run)
 {
     struct bo1_runner *r = run->r;
 
-    if (run->writing || run->write || run->ckpt)
+    /* Callbacks still to come hold @run; the last of them comes back here. */
+    if (run->writing || run->polling || run->write || run->ckpt)
         return;
     if (!bo1_session_is_terminal(run->s) && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
         return;
@@ -256,11 +281,7 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     json_decref(run->write);
     run->write = NULL;
     if (strcmp(code, "LOST_LEASE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
-        bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
-                     "session taken away from this instance; stopping it here");
-        run_unlink(run);
-        atomic_fetch_sub(&run->r->running, 1);
-        run_free(run);
+        run_lost(run, code);
         return;
     }
     bo1_hub_notify(run->r->hub, run->id);
@@ -503,18 +524,10 @@ static void on_polled(enum bo1_status st, const redisReply *reply, void *arg)
     if (st != BO1_OK || !code)
         return;
     if (strcmp(code, "OK") != 0) {
-        if (!run->writing) {
-            bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
-                         "session taken away from this instance; stopping it here");
-            run_unlink(run);
-            atomic_fetch_sub(&r->running, 1);
-            run_free(run);
-        }
+        run_lost(run, code);
         return;
     }
-    if (bo1_session_is_terminal(run->s))
-        return;
-    for (size_t i = 2; i < reply->elements; i++) {
+    for (size_t i = 2; i < reply->elements && !bo1_session_is_terminal(run->s); i++) {
         json_t *in = json_loads(elem(reply, i) ? elem(reply, i) : "", 0, NULL);
         const char *kind = json_string_value(json_object_get(in, "kind"));
         json_t *answers = json_object_get(in, "answers");
@@ -533,7 +546,9 @@ static void on_polled(enum bo1_status st, const redisReply *reply, void *arg)
                          "the engine refused a user input");
         json_decref(in);
     }
-    if (status && strcmp(status, "cancelled") == 0)
+    if (bo1_session_is_terminal(run->s))
+        ; /* nothing to act on */
+    else if (status && strcmp(status, "cancelled") == 0)
         bo1_engine_cancel(r->engine, run->s);
     else if (status && strcmp(status, "paused") == 0 &&
              bo1_session_status(run->s) != BO1_SESSION_PAUSED)

@@ -192,7 +192,13 @@ static void wait_status(const char *id, const char *want, int ms)
         }
         h_sleep_ms(20);
     } while (h_now_ms() < deadline);
-    ck_abort_msg("session %s: status %s, waited %d ms for %s", id, st ? st : "(none)", ms, want);
+    {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "session %s: status %s, waited %d ms for %s", id,
+                 st ? st : "(none)", ms, want);
+        free(st);
+        ck_abort_msg("%s", msg);
+    }
 }
 
 /* The whole event log through the JSON pages (?after=&limit=). */
