@@ -747,7 +747,42 @@ START_TEST(test_pause_and_resume_in_each_phase)
     json_decref(log);
     free(id);
 
-    /* 3. awaiting input: pause, resume, then answer */
+    /* 3. during the vote (the votes are in flight when the pause lands) */
+    fake_faults("{\"faults\":[{\"task\":\"vote\",\"latency_ms\":500}],\"replace\":true}");
+    id = create(STEP " [fake:rounds=2]", NULL);
+    {
+        long long deadline = h_now_ms() + 15000;
+        json_t *reqs = NULL;
+        char q[96];
+        snprintf(q, sizeof(q), "?session=%s&task=vote", id);
+        do {
+            json_decref(reqs);
+            reqs = fake_requests(q);
+            h_sleep_ms(5);
+        } while (json_array_size(reqs) == 0 && h_now_ms() < deadline);
+        ck_assert_uint_gt(json_array_size(reqs), 0);
+        json_decref(reqs);
+    }
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", id));
+    assert_no_calls_while_paused(id);
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/resume", id));
+    wait_status(id, "completed", 30000);
+    log = all_events(id);
+    assert_log_sane(log);
+    assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
+    ck_assert_uint_eq(count_type(log, "vote.result"), 1);
+    ck_assert_uint_eq(count_type(log, "vote"),
+                      json_array_size(json_object_get(
+                          find_event(log, "board.selected")
+                              ? json_object_get(find_event(log, "board.selected"), "data")
+                              : NULL,
+                          "members")));
+    json_decref(log);
+    free(id);
+    fake_faults("{\"faults\":[],\"replace\":true}");
+
+    /* 4. awaiting input: pause, resume, then answer */
     id = create(STEP " [fake:clarify=1] [fake:rounds=1]", NULL);
     wait_status(id, "awaiting_input", 10000);
     json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", id));
