@@ -1162,6 +1162,16 @@ START_TEST(test_small_budget_forces_the_vote)
     rounds = json_object_get(sp, "rounds");
     ck_assert_int_lt((int)json_integer_value(rounds), 6);
     ck_assert_uint_ge(json_array_size(json_object_get(sp, "votes")), 2);
+    ck_assert_str_eq(str_or(json_object_get(sp, "stop"), "rule"), "budget");
+    ck_assert(json_is_object(json_object_get(sp, "vote_result")));
+    {
+        /* the Markdown says why the board stopped */
+        struct h_resp r;
+        ck_assert_int_eq(api(&r, "GET", NULL, "/api/v1/sessions/%s/report?format=md", id), 200);
+        ck_assert_ptr_nonnull(strstr(r.body, "## Why the board stopped"));
+        ck_assert_ptr_nonnull(strstr(r.body, "budget"));
+        h_resp_free(&r);
+    }
     json_decref(rep);
     free(id);
 }
