@@ -1285,6 +1285,8 @@ START_TEST(test_kill9_mid_round_other_instance_finishes)
     char *id;
     json_t *log;
     struct h_proc *victim, *survivor;
+    struct sse follower = {0};
+    pthread_t th;
     long long deadline;
 
     start_bo1d_on(&bo1d, env);
@@ -1323,12 +1325,22 @@ START_TEST(test_kill9_mid_round_other_instance_finishes)
     victim = running_on(bo1d.port) ? &bo1d : &bo1d_b;
     survivor = victim == &bo1d ? &bo1d_b : &bo1d;
     ck_assert_uint_eq(running_on(victim->port), 1);
+    /* A client follows the stream on the surviving instance through the takeover. */
+    snprintf(follower.id, sizeof(follower.id), "%s", id);
+    follower.port = survivor->port;
+    ck_assert_int_eq(pthread_create(&th, NULL, sse_thread, &follower), 0);
+    h_sleep_ms(100);
     ck_assert_int_eq(h_proc_stop(victim, SIGKILL, 2000), 128 + SIGKILL);
     check_status(id, 0, "completed");
 
     wait_status(id, "completed", 30000);
+    pthread_join(th, NULL);
+    sse_finish(&follower);
     log = all_events(id);
     assert_log_sane(log);
+    assert_same_events(follower.events, log);
+    json_decref(follower.events);
+    h_resp_free(&follower.r);
     assert_no_duplicates(id, log);
     assert_rounds_complete(log);
     {
