@@ -1417,6 +1417,8 @@ START_TEST(test_redis_restart_mid_session)
     json_t *log;
     long long deadline;
     int saw_503 = 0;
+    struct sse follower = {0};
+    pthread_t th;
 
     /* this test's Redis keeps an append-only file */
     h_proc_stop(&redis, SIGKILL, 2000);
@@ -1426,6 +1428,11 @@ START_TEST(test_redis_restart_mid_session)
     id = create(STEP " [fake:rounds=3]", NULL);
     json_decref(wait_event(id, "contribution", 20000));
 
+    /* A client follows the stream through the restart. */
+    snprintf(follower.id, sizeof(follower.id), "%s", id);
+    follower.port = bo1d.port;
+    ck_assert_int_eq(pthread_create(&th, NULL, sse_thread, &follower), 0);
+    h_sleep_ms(100);
     ck_assert_int_eq(h_proc_stop(&redis, SIGKILL, 2000), 128 + SIGKILL);
     deadline = h_now_ms() + 5000;
     while (!saw_503 && h_now_ms() < deadline) {
@@ -1438,8 +1445,13 @@ START_TEST(test_redis_restart_mid_session)
     ck_assert_int_eq(h_wait_ready(bo1d.port, 10000), 0);
 
     wait_status(id, "completed", 40000);
+    pthread_join(th, NULL);
+    sse_finish(&follower);
     log = all_events(id);
     assert_log_sane(log);
+    assert_same_events(follower.events, log);
+    json_decref(follower.events);
+    h_resp_free(&follower.r);
     assert_no_duplicates(id, log);
     assert_rounds_complete(log);
     json_decref(check_report(id));
