@@ -372,6 +372,16 @@ static void sse_finish(struct sse *s)
     ck_assert_ptr_nonnull(ct);
     ck_assert_str_eq(ct, "text/event-stream");
     free(ct);
+    ct = h_resp_header(&s->r, "Cache-Control");
+    ck_assert_ptr_nonnull(ct);
+    ck_assert_ptr_nonnull(strstr(ct, "no-cache"));
+    free(ct);
+    ct = h_resp_header(&s->r, "X-Accel-Buffering");
+    ck_assert_ptr_nonnull(ct);
+    ck_assert_str_eq(ct, "no");
+    free(ct);
+    ct = h_resp_header(&s->r, "Content-Encoding");
+    ck_assert_ptr_null(ct);
     /* The server closed the stream well before the client's own 30 s timeout. */
     ck_assert_double_lt(s->r.total_s, 25.0);
     s->events = sse_parse(s->r.body);
