@@ -1392,11 +1392,19 @@ START_TEST(test_sigterm_hands_the_session_to_the_other_instance)
     /* well before the 10 s lease would have expired */
     ck_assert_int_lt(h_now_ms() - t0, 8000);
     {
-        struct h_resp r;
-        ck_assert_int_eq(h_http(&r, "GET", survivor->port, "/metrics", NULL, NULL, 0), 0);
-        ck_assert_ptr_nonnull(
-            strstr(r.body, "bo1_sessions_finished_total{status=\"completed\"} 1"));
-        h_resp_free(&r);
+        /* the survivor counts it once its report is stored, just after the status */
+        long long until = h_now_ms() + 5000;
+        int counted = 0;
+        while (!counted && h_now_ms() < until) {
+            struct h_resp r;
+            if (h_http(&r, "GET", survivor->port, "/metrics", NULL, NULL, 0) == 0)
+                counted =
+                    strstr(r.body, "bo1_sessions_finished_total{status=\"completed\"} 1") != NULL;
+            h_resp_free(&r);
+            if (!counted)
+                h_sleep_ms(20);
+        }
+        ck_assert_msg(counted, "the surviving instance did not finish the session");
     }
     log = all_events(id);
     assert_log_sane(log);
