@@ -46,6 +46,7 @@ struct run {
     int requeue;  /* when stopping: hand the session to another instance */
     int lost;     /* when stopping: the lease is gone; forget the run without a release */
     int report_done;
+    int exported;
     int64_t last_renew_ms;
     int64_t last_tick_ms;
 };
@@ -342,6 +343,12 @@ static void flush(struct run *run)
         send_write(run);
         return;
     }
+    /* The report is stored before the terminal status and events, so a client that saw the
+     * session end can fetch it at once. */
+    if (bo1_session_is_terminal(run->s) && !run->report_done) {
+        write_report(run);
+        return;
+    }
     /* Events wait for the checkpoint that covers them, unless nothing follows. */
     if (!run->ckpt && !(json_array_size(run->events) && bo1_session_is_terminal(run->s)))
         return;
@@ -401,6 +408,7 @@ static void on_report_written(enum bo1_status st, const redisReply *reply, void 
     run->report_done = 1; /* even on failure: the state itself is saved */
     if (st != BO1_OK)
         bo1_log_warn(NULL, json_pack("{s:s}", "session_id", run->id), "report not stored");
+    flush(run);
     maybe_finish(run);
 }
 
@@ -422,10 +430,12 @@ static void write_report(struct run *run)
         run->report_done = 1;
         bo1_buf_fini(&js);
         bo1_buf_fini(&md);
+        flush(run);
         maybe_finish(run);
         return;
     }
-    if (r->exports_dir && r->exports_dir[0]) {
+    if (r->exports_dir && r->exports_dir[0] && !run->exported) {
+        run->exported = 1; /* once, even if storing the report must be retried */
         json_t *paths = NULL;
         enum bo1_status xst = bo1_report_export_state(state, r->exports_dir,
                                                       (double)bo1_clock_wall_ms() / 1000.0, &paths);

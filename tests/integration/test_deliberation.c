@@ -537,6 +537,8 @@ START_TEST(test_full_lifecycle_over_http)
     json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/start", id));
     pthread_join(th, NULL);
     sse_finish(&s);
+    /* The report is there as soon as the stream has ended. */
+    json_decref(api_json(200, "GET", NULL, "/api/v1/sessions/%s/report", id));
 
     /* The stream held the whole log, in order, ending with session.completed. */
     log = all_events(id);
