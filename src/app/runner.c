@@ -2,7 +2,14 @@
  *
  * Writes of one session are serialised: at most one EVAL in flight per session, carrying
  * every event published since the last write plus the latest checkpoint, so the event log
- * keeps the engine's order and a checkpoint never lands before the events it follows. */
+ * keeps the engine's order and a checkpoint never lands before the events it follows.
+ *
+ * Events are held until the checkpoint that covers them and written in the same EVAL (or,
+ * once the session is finished, on their own): the log never holds an event of a step the
+ * checkpoint does not contain, so an instance that resumes the session from its checkpoint
+ * (after a crash) re-emits nothing the log already has, and loses nothing either. A write
+ * whose answer was lost (Redis went away) is sent again unchanged under the same token,
+ * which the script recognises, so a retry never appends twice. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,24 +29,24 @@
 #include "bo1/session.h"
 #include "bo1/store.h"
 
-#define MAX_EVENTS_PER_WRITE 64
-
 struct run {
     struct bo1_runner *r;
     struct run *next;
     char id[32];
     char job_entry[48];
     struct bo1_session *s;
-    json_t *base_doc;    /* the create document: id, problem, options, created_at, ... */
-    json_t *events;      /* array of event texts not yet written */
-    json_t *ckpt;        /* latest checkpoint not yet written, or NULL */
-    json_t *sent_events; /* the write in flight: put back in front if it fails */
-    json_t *sent_ckpt;
+    json_t *base_doc; /* the create document: id, problem, options, created_at, ... */
+    json_t *events;   /* array of event texts not yet written */
+    json_t *ckpt;     /* latest checkpoint not yet written, or NULL */
+    json_t *write;    /* the write in flight or to retry: its EVAL argv after the keys count */
+    unsigned long long write_seq;
     int writing;
     int polling;
     int stopping; /* lease lost or shutting down: write nothing more */
     int requeue;  /* when stopping: hand the session to another instance */
+    int lost;     /* when stopping: the lease is gone; forget the run without a release */
     int report_done;
+    int exported;
     int64_t last_renew_ms;
     int64_t last_tick_ms;
 };
@@ -82,22 +89,23 @@ static const char *elem(const redisReply *r, size_t i)
 static enum bo1_status eval(struct bo1_runner *r, const char *script, int nkeys,
                             const char *const *argv, int argc, bo1_store_reply_cb *cb, void *arg)
 {
-    /* EVAL, script, nkeys, then the keys and arguments: the largest is an append of
-     * MAX_EVENTS_PER_WRITE events after its 11 fixed ones. Never truncate: a dropped
-     * argument would be a lost event. */
-    const char *v[3 + 11 + MAX_EVENTS_PER_WRITE];
+    /* Every argument goes: a write can carry any number of events. */
+    const char **v = calloc((size_t)argc + 3, sizeof(*v));
     char nk[8];
     int n = 0;
+    enum bo1_status st;
 
-    if (argc < 0 || (size_t)argc > sizeof(v) / sizeof(v[0]) - 3)
-        return BO1_INTERNAL;
+    if (!v)
+        return BO1_NO_MEMORY;
     snprintf(nk, sizeof(nk), "%d", nkeys);
     v[n++] = "EVAL";
     v[n++] = script;
     v[n++] = nk;
     for (int i = 0; i < argc; i++)
         v[n++] = argv[i];
-    return bo1_store_command_argv(r->store, cb, arg, n, v, NULL);
+    st = bo1_store_command_argv(r->store, cb, arg, n, v, NULL);
+    free(v);
+    return st;
 }
 
 static struct run *find_run(struct bo1_runner *r, const char *id)
@@ -124,8 +132,7 @@ static void run_free(struct run *run)
     json_decref(run->base_doc);
     json_decref(run->events);
     json_decref(run->ckpt);
-    json_decref(run->sent_events);
-    json_decref(run->sent_ckpt);
+    json_decref(run->write);
     free(run);
 }
 
@@ -188,23 +195,54 @@ static void flush(struct run *run);
 
 static void write_report(struct run *run);
 
+/* Forget @run on this instance without touching Redis: another instance holds it. */
+static void run_forget(struct run *run)
+{
+    run_unlink(run);
+    atomic_fetch_sub(&run->r->running, 1);
+    run_free(run);
+}
+
 /* A stopping run is released once no reply is outstanding (callbacks hold @run). */
 static int release_if_stopped(struct run *run)
 {
     if (!run->stopping)
         return 0;
-    if (!run->writing && !run->polling)
-        run_release(run, run->requeue);
+    if (!run->writing && !run->polling) {
+        if (run->lost)
+            run_forget(run);
+        else
+            run_release(run, run->requeue);
+    }
     return 1;
+}
+
+/* The lease is gone (taken over, or the session deleted): stop here, free when no reply
+ * is outstanding. */
+static void run_lost(struct run *run, const char *why)
+{
+    bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", why),
+                 "session taken away from this instance; stopping it here");
+    run->stopping = 1;
+    run->lost = 1;
+    release_if_stopped(run);
 }
 
 static void maybe_finish(struct run *run)
 {
     struct bo1_runner *r = run->r;
 
-    if (run->writing || json_array_size(run->events) || run->ckpt)
+    /* Callbacks still to come hold @run; the last of them comes back here. */
+    if (run->writing || run->polling || run->write || run->ckpt)
         return;
     if (!bo1_session_is_terminal(run->s) && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
+        return;
+    if (!bo1_session_is_terminal(run->s) && json_array_size(run->events)) {
+        /* Paused: answers that landed after the pause's checkpoint are not in it; the
+         * instance that resumes the session asks again, so their events are not logged. */
+        json_array_clear(run->events);
+    }
+    if (json_array_size(run->events))
         return;
     if (bo1_session_is_terminal(run->s) && !run->report_done) {
         write_report(run);
@@ -234,41 +272,17 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     const char *code = elem(reply, 0);
     const char *status = elem(reply, 1);
 
-    json_t *sent = run->sent_events;
-    json_t *sent_ckpt = run->sent_ckpt;
-
     run->writing = 0;
-    run->sent_events = NULL;
-    run->sent_ckpt = NULL;
-    if (release_if_stopped(run)) {
-        json_decref(sent);
-        json_decref(sent_ckpt);
+    if (release_if_stopped(run))
         return;
-    }
     if (st != BO1_OK || !code) {
-        /* Not written (Redis away, connection dropped): the events go back in front of
-         * what is pending, so the log has no gap, and the next tick tries again. If the
-         * script did run before the connection died, its events appear twice
-         * (at-least-once, as after a takeover). */
-        if (sent) {
-            json_array_extend(sent, run->events);
-            json_decref(run->events);
-            run->events = sent;
-        }
-        if (!run->ckpt)
-            run->ckpt = sent_ckpt;
-        else
-            json_decref(sent_ckpt);
+        /* Redis away or the answer lost: the same write goes again on the next tick. */
         return;
     }
-    json_decref(sent);
-    json_decref(sent_ckpt);
+    json_decref(run->write);
+    run->write = NULL;
     if (strcmp(code, "LOST_LEASE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
-        bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
-                     "session taken away from this instance; stopping it here");
-        run_unlink(run);
-        atomic_fetch_sub(&run->r->running, 1);
-        run_free(run);
+        run_lost(run, code);
         return;
     }
     bo1_hub_notify(run->r->hub, run->id);
@@ -278,10 +292,8 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
         else if (strcmp(status, "paused") == 0 && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
             bo1_engine_pause(run->r->engine, run->s);
     }
-    if (json_array_size(run->events) || run->ckpt)
-        flush(run);
-    else
-        maybe_finish(run);
+    flush(run);
+    maybe_finish(run);
 }
 
 static json_t *make_doc(struct run *run, const json_t *state)
@@ -289,7 +301,6 @@ static json_t *make_doc(struct run *run, const json_t *state)
     json_t *doc = json_deep_copy(run->base_doc);
     const char *key;
     json_t *v;
-    json_t *phase;
 
     if (!doc)
         return NULL;
@@ -301,72 +312,93 @@ static json_t *make_doc(struct run *run, const json_t *state)
     json_object_set_new(doc, "status", json_string(api_status(run)));
     /* API.md lists "phase" in the session state: once the engine runs, it is the engine's
      * state (the create document starts with "intake"). */
-    phase = json_object_get(state, "state");
-    json_object_set_new(doc, "phase",
-                        json_is_string(phase) ? json_incref(phase) : json_string("intake"));
+    v = json_object_get(state, "state");
+    json_object_set_new(doc, "phase", json_is_string(v) ? json_incref(v) : json_string("intake"));
     return doc;
+}
+
+/* Send run->write (built before, or kept for a retry). */
+static void send_write(struct run *run)
+{
+    size_t n = json_array_size(run->write);
+    const char **argv = calloc(n ? n : 1, sizeof(*argv));
+
+    if (!argv)
+        return;
+    for (size_t i = 0; i < n; i++)
+        argv[i] = json_string_value(json_array_get(run->write, i));
+    if (eval(run->r, bo1_lua_append, 3, argv, (int)n, on_written, run) == BO1_OK)
+        run->writing = 1;
+    free(argv);
 }
 
 static void flush(struct run *run)
 {
     struct bo1_runner *r = run->r;
-    const char *argv[11 + MAX_EVENTS_PER_WRITE]; /* 3 keys, 8 arguments, the events */
     char keys[3][64];
-    char now[24];
-    char ttl[16];
-    char max[16];
+    char buf[72];
     char *doc_text = NULL;
     char *ckpt_text = NULL;
-    size_t n_ev = json_array_size(run->events);
-    int argc = 0;
-    json_t *sent;
-    json_t *rest;
+    json_t *w;
 
-    if (run->writing || run->stopping || (n_ev == 0 && !run->ckpt))
+    if (run->writing || run->stopping)
         return;
-    if (n_ev > MAX_EVENTS_PER_WRITE)
-        n_ev = MAX_EVENTS_PER_WRITE;
+    if (run->write) {
+        send_write(run);
+        return;
+    }
+    /* The report is stored before the terminal status and events, so a client that saw the
+     * session end can fetch it at once. */
+    if (bo1_session_is_terminal(run->s) && !run->report_done) {
+        write_report(run);
+        return;
+    }
+    /* Events wait for the checkpoint that covers them, unless nothing follows. */
+    if (!run->ckpt && !(json_array_size(run->events) && bo1_session_is_terminal(run->s)))
+        return;
     if (run->ckpt) {
         json_t *doc = make_doc(run, run->ckpt);
         doc_text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         ckpt_text = json_dumps(run->ckpt, JSON_COMPACT);
         json_decref(doc);
+        if (!doc_text || !ckpt_text) {
+            free(doc_text);
+            free(ckpt_text);
+            return;
+        }
     }
+    w = json_array();
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
     snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
     snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
-    snprintf(now, sizeof(now), "%lld", (long long)bo1_clock_wall_ms());
-    snprintf(ttl, sizeof(ttl), "%u", r->opt.ttl_s);
-    snprintf(max, sizeof(max), "%u", r->opt.events_max);
-    argv[argc++] = keys[0];
-    argv[argc++] = keys[1];
-    argv[argc++] = keys[2];
-    argv[argc++] = r->instance;
-    argv[argc++] = max;
-    argv[argc++] = run->ckpt ? api_status(run) : "";
-    argv[argc++] = doc_text ? doc_text : "";
-    argv[argc++] = now;
-    argv[argc++] = ttl;
-    argv[argc++] = run->id;
-    argv[argc++] = ckpt_text ? ckpt_text : "";
-    for (size_t i = 0; i < n_ev; i++)
-        argv[argc++] = json_string_value(json_array_get(run->events, i));
-    if (eval(r, bo1_lua_append, 3, argv, argc, on_written, run) == BO1_OK) {
-        run->writing = 1;
-        /* What was sent is no longer pending; it is kept until the reply says it is
-         * written. */
-        rest = json_array();
-        sent = json_array();
-        for (size_t i = 0; i < json_array_size(run->events); i++)
-            json_array_append(i < n_ev ? sent : rest, json_array_get(run->events, i));
-        json_decref(run->events);
-        run->events = rest;
-        run->sent_events = sent;
-        run->sent_ckpt = run->ckpt;
-        run->ckpt = NULL;
-    }
+    for (int k = 0; k < 3; k++)
+        json_array_append_new(w, json_string(keys[k]));
+    json_array_append_new(w, json_string(r->instance));
+    snprintf(buf, sizeof(buf), "%u", r->opt.events_max);
+    json_array_append_new(w, json_string(buf));
+    json_array_append_new(w, json_string(run->ckpt ? api_status(run) : ""));
+    json_array_append_new(w, json_string(doc_text ? doc_text : ""));
+    snprintf(buf, sizeof(buf), "%lld", (long long)bo1_clock_wall_ms());
+    json_array_append_new(w, json_string(buf));
+    snprintf(buf, sizeof(buf), "%u", r->opt.ttl_s);
+    json_array_append_new(w, json_string(buf));
+    json_array_append_new(w, json_string(run->id));
+    json_array_append_new(w, json_string(ckpt_text ? ckpt_text : ""));
+    snprintf(buf, sizeof(buf), "%s:%llu", r->instance, ++run->write_seq);
+    json_array_append_new(w, json_string(buf));
+    json_array_extend(w, run->events);
     free(doc_text);
     free(ckpt_text);
+    if (json_array_size(w) != 12 + json_array_size(run->events)) {
+        json_decref(w); /* out of memory: keep what is pending */
+        return;
+    }
+    /* What is in the write is no longer pending, whether it goes now or on a retry. */
+    json_array_clear(run->events);
+    json_decref(run->ckpt);
+    run->ckpt = NULL;
+    run->write = w;
+    send_write(run);
 }
 
 static void on_report_written(enum bo1_status st, const redisReply *reply, void *arg)
@@ -380,6 +412,7 @@ static void on_report_written(enum bo1_status st, const redisReply *reply, void 
     run->report_done = 1; /* even on failure: the state itself is saved */
     if (st != BO1_OK)
         bo1_log_warn(NULL, json_pack("{s:s}", "session_id", run->id), "report not stored");
+    flush(run);
     maybe_finish(run);
 }
 
@@ -401,10 +434,12 @@ static void write_report(struct run *run)
         run->report_done = 1;
         bo1_buf_fini(&js);
         bo1_buf_fini(&md);
+        flush(run);
         maybe_finish(run);
         return;
     }
-    if (r->exports_dir && r->exports_dir[0]) {
+    if (r->exports_dir && r->exports_dir[0] && !run->exported) {
+        run->exported = 1; /* once, even if storing the report must be retried */
         json_t *paths = NULL;
         enum bo1_status xst = bo1_report_export_state(state, r->exports_dir,
                                                       (double)bo1_clock_wall_ms() / 1000.0, &paths);
@@ -516,28 +551,31 @@ static void on_polled(enum bo1_status st, const redisReply *reply, void *arg)
     if (st != BO1_OK || !code)
         return;
     if (strcmp(code, "OK") != 0) {
-        if (!run->writing) {
-            bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
-                         "session taken away from this instance; stopping it here");
-            run_unlink(run);
-            atomic_fetch_sub(&r->running, 1);
-            run_free(run);
-        }
+        run_lost(run, code);
         return;
     }
-    if (bo1_session_is_terminal(run->s))
-        return;
-    for (size_t i = 2; i < reply->elements; i++) {
+    for (size_t i = 2; i < reply->elements && !bo1_session_is_terminal(run->s); i++) {
         json_t *in = json_loads(elem(reply, i) ? elem(reply, i) : "", 0, NULL);
         const char *kind = json_string_value(json_object_get(in, "kind"));
+        json_t *answers = json_object_get(in, "answers");
+        enum bo1_status ist = BO1_BAD_FIELD;
+        /* {"skip": true} arrives with "answers": null, which means none. */
         if (kind && strcmp(kind, "answers") == 0)
-            bo1_engine_answer(r->engine, run->s, json_object_get(in, "answers"),
-                              json_is_true(json_object_get(in, "skip")));
+            ist = bo1_engine_answer(r->engine, run->s, json_is_object(answers) ? answers : NULL,
+                                    json_is_true(json_object_get(in, "skip")));
         else if (kind && strcmp(kind, "interjection") == 0)
-            bo1_engine_interject(r->engine, run->s, json_string_value(json_object_get(in, "text")));
+            ist = bo1_engine_interject(r->engine, run->s,
+                                       json_string_value(json_object_get(in, "text")));
+        if (ist != BO1_OK)
+            bo1_log_warn(NULL,
+                         json_pack("{s:s, s:s?, s:s}", "session_id", run->id, "kind", kind,
+                                   "status", bo1_status_name(ist)),
+                         "the engine refused a user input");
         json_decref(in);
     }
-    if (status && strcmp(status, "cancelled") == 0)
+    if (bo1_session_is_terminal(run->s))
+        ; /* nothing to act on */
+    else if (status && strcmp(status, "cancelled") == 0)
         bo1_engine_cancel(r->engine, run->s);
     else if (status && strcmp(status, "paused") == 0 &&
              bo1_session_status(run->s) != BO1_SESSION_PAUSED)
@@ -626,7 +664,7 @@ static void fail_unstartable(struct run *run, const char *why)
     char ttl[16];
     char max[16];
     char *ev[3];
-    const char *argv[14];
+    const char *argv[15];
     int argc = 0;
 
     bo1_clock_iso(bo1_clock_wall_ms(), iso);
@@ -651,6 +689,7 @@ static void fail_unstartable(struct run *run, const char *why)
     argv[argc++] = ttl;
     argv[argc++] = run->id;
     argv[argc++] = "";
+    argv[argc++] = ""; /* no token: written once */
     for (int i = 0; i < 3; i++)
         argv[argc++] = ev[i] ? ev[i] : "{}";
     atomic_fetch_add(&r->failed, 1);
@@ -747,23 +786,25 @@ static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
 
     if (st == BO1_OK && code && !r->stopping) {
         if (strcmp(code, "OK") == 0) {
-            struct run *run = find_run(r, c->id);
-            if (run) {
-                /* A job for a session already here (a pause and resume faster than the
-                 * poll). The claim script marked it running; the engine here knows its
-                 * real state (e.g. awaiting input), so write that back, and undo a pause
-                 * the user has since resumed. */
+            struct run *here = find_run(r, c->id);
+            /* A duplicate job for a session already here is done with; the job this run
+             * came from stays pending until the run ends, so that another instance can
+             * claim it if this one dies. */
+            if (here && strcmp(here->job_entry, c->entry) != 0) {
+                /* A pause and resume faster than the poll: the claim script marked the
+                 * session running; the engine here knows its real state (e.g. awaiting
+                 * input), so write that back, and undo a pause the user has since
+                 * resumed. */
                 ack_entry(r, c->entry);
-                if (!run->stopping && !bo1_session_is_terminal(run->s)) {
-                    if (bo1_session_status(run->s) == BO1_SESSION_PAUSED)
-                        bo1_engine_unpause(r->engine, run->s);
-                    if (!run->ckpt)
-                        run->ckpt = json_deep_copy(bo1_session_state(run->s));
-                    flush(run);
+                if (!here->stopping && !bo1_session_is_terminal(here->s)) {
+                    if (bo1_session_status(here->s) == BO1_SESSION_PAUSED)
+                        bo1_engine_unpause(r->engine, here->s);
+                    if (!here->ckpt)
+                        here->ckpt = json_deep_copy(bo1_session_state(here->s));
+                    flush(here);
                 }
-            } else {
+            } else if (!here)
                 start_run(r, c, reply);
-            }
         } else if (strcmp(code, "WRONG_STATE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
             ack_entry(r, c->entry); /* paused, finished or deleted: nothing to do */
         }

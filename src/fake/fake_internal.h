@@ -55,9 +55,10 @@ enum fake_error {
 
 struct fake_fault {
     uint64_t id;
-    char *task;                                      /* NULL = any task */
-    char *session;                                   /* NULL = any session */
-    char *path;                                      /* NULL = any model endpoint */
+    char *task;     /* NULL = any task */
+    char *session;  /* NULL = any session */
+    char *path;     /* NULL = any model endpoint */
+    char *contains; /* NULL = any body; else the raw request body must contain it */
     long latency_ms, latency_min_ms, latency_max_ms; /* -1 = not set */
     enum fake_error error;
     double rate;         /* < 0 = not set (every match fires while count lasts) */
@@ -131,7 +132,7 @@ void fake_state_clear_faults_locked(struct fake_state *st);
 
 /** Decide latency and fault for one request. Lock held by the caller. */
 void fake_state_decide_locked(struct fake_state *st, const char *path, const char *task,
-                              const char *session, struct fake_decision *d);
+                              const char *session, const char *body, struct fake_decision *d);
 
 /** Queue scripted texts. Lock held. Returns BO1_NO_MEMORY on failure. */
 enum bo1_status fake_state_add_script_locked(struct fake_state *st, const char *task,

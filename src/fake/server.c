@@ -838,7 +838,7 @@ static void handle_model(struct fake_server *srv, struct conn *k, const char *pa
         fake_state_record_locked(st, rec);
     rec = NULL;
     if (authed && m.body) {
-        fake_state_decide_locked(st, path, m.task, m.session, &m.d);
+        fake_state_decide_locked(st, path, m.task, m.session, bo1_buf_str(&k->body), &m.d);
         if (m.d.error == FAKE_ERR_NONE && strcmp(path, "/v1/embeddings") != 0)
             m.script = fake_state_pop_script_locked(st, m.task, m.session);
     }

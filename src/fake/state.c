@@ -60,6 +60,7 @@ void fake_fault_free(struct fake_fault *f)
     free(f->task);
     free(f->session);
     free(f->path);
+    free(f->contains);
     free(f);
 }
 
@@ -121,8 +122,12 @@ enum bo1_status fake_fault_from_json(const json_t *j, struct fake_fault **out, c
     {
         long n = 0;
 
-        if (strcmp(key, "task") == 0 || strcmp(key, "session") == 0 || strcmp(key, "path") == 0) {
-            char **slot = key[0] == 't' ? &f->task : key[0] == 's' ? &f->session : &f->path;
+        if (strcmp(key, "task") == 0 || strcmp(key, "session") == 0 || strcmp(key, "path") == 0 ||
+            strcmp(key, "contains") == 0) {
+            char **slot = key[0] == 't'   ? &f->task
+                          : key[0] == 's' ? &f->session
+                          : key[0] == 'p' ? &f->path
+                                          : &f->contains;
             if (json_is_null(v))
                 continue;
             if (!json_is_string(v)) {
@@ -261,6 +266,7 @@ json_t *fake_fault_to_json(const struct fake_fault *f)
     json_object_set_new(j, "task", f->task ? json_string(f->task) : json_null());
     json_object_set_new(j, "session", f->session ? json_string(f->session) : json_null());
     json_object_set_new(j, "path", f->path ? json_string(f->path) : json_null());
+    json_object_set_new(j, "contains", f->contains ? json_string(f->contains) : json_null());
     json_object_set_new(j, "error", json_string(fake_error_name(f->error)));
     if (f->latency_ms >= 0)
         json_object_set_new(j, "latency_ms", json_integer(f->latency_ms));
@@ -332,8 +338,10 @@ void fake_state_clear_faults_locked(struct fake_state *st)
 }
 
 static int fault_matches(const struct fake_fault *f, const char *path, const char *task,
-                         const char *session)
+                         const char *session, const char *body)
 {
+    if (f->contains && (!body || !strstr(body, f->contains)))
+        return 0;
     if (f->task && (!task || strcmp(f->task, task) != 0))
         return 0;
     if (f->session && (!session || strcmp(f->session, session) != 0))
@@ -357,7 +365,7 @@ static long draw_latency(struct fake_state *st, long fixed, long lo, long hi)
 }
 
 void fake_state_decide_locked(struct fake_state *st, const char *path, const char *task,
-                              const char *session, struct fake_decision *d)
+                              const char *session, const char *body, struct fake_decision *d)
 {
     int have_latency = 0;
 
@@ -365,7 +373,7 @@ void fake_state_decide_locked(struct fake_state *st, const char *path, const cha
     d->retry_after_s = d->retry_after_ms = -1;
     d->should_retry = -1;
     for (struct fake_fault *f = st->faults; f; f = f->next) {
-        if (!fault_matches(f, path, task, session))
+        if (!fault_matches(f, path, task, session, body))
             continue;
         if (!have_latency && (f->latency_ms >= 0 || f->latency_min_ms >= 0)) {
             /* A latency-only rule applies to every match; one with an error only when

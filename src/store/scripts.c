@@ -196,20 +196,29 @@ const char bo1_lua_list[] =
     "return out\n";
 
 /* Runner writes, guarded by the lease so an instance that lost its session never writes.
- * Events are always appended; the status is written unless the user paused or cancelled
- * meanwhile (then the current status wins and is returned, so the runner can act on it).
+ * Events are appended unless the user cancelled (the cancel already ended the log with its
+ * session.completed); the status is written unless the user paused or cancelled meanwhile
+ * (then the current status wins and is returned, so the runner can act on it). A write
+ * whose token equals the last one applied is a retry of a write that landed: nothing is
+ * done again.
  * KEYS: 1 session, 2 events, 3 lease.
  * ARGV: 1 instance, 2 events max, 3 status ('' = unchanged), 4 doc ('' = unchanged),
  *       5 now ms, 6 ttl s (applied on a terminal status), 7 id, 8 checkpoint ('' = none),
- *       9.. events. Returns {'OK', status, event ids...}. */
+ *       9 write token ('' = none), 10.. events. Returns {'OK', status, event ids...}. */
 const char bo1_lua_append[] =
     "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'LOST_LEASE'} end\n"
-    "local v = redis.call('HMGET', KEYS[1], 'status', 'owner')\n"
+    "local v = redis.call('HMGET', KEYS[1], 'status', 'owner', 'wtok')\n"
     "local cur = v[1]\n"
     "if not cur then return {'NOT_FOUND'} end\n"
     "local out = {'OK', cur}\n"
-    "for i = 9, #ARGV do\n"
-    "  out[#out + 1] = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])\n"
+    "if ARGV[9] ~= '' then\n"
+    "  if v[3] == ARGV[9] then return out end\n"
+    "  redis.call('HSET', KEYS[1], 'wtok', ARGV[9])\n"
+    "end\n"
+    "if cur ~= 'cancelled' then\n"
+    "  for i = 10, #ARGV do\n"
+    "    out[#out + 1] = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])\n"
+    "  end\n"
     "end\n"
     "if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'doc', ARGV[4]) end\n"
     "if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'ckpt', ARGV[8]) end\n"
@@ -229,7 +238,7 @@ const char bo1_lua_append[] =
     "  end\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'updated', ARGV[5])\n"
-    "if #ARGV >= 9 then redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', 'event') end\n"
+    "if #ARGV >= 10 then redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', 'event') end\n"
     "return out\n";
 
 /* The runner's view of user actions. KEYS: 1 session, 2 inbox, 3 lease. ARGV: 1 instance.

@@ -210,6 +210,33 @@ int h_redis_start_on(struct h_proc *p, int port)
     return h_proc_start(p, argv, NULL, port, 5000);
 }
 
+int h_redis_start_aof(struct h_proc *p, int port)
+{
+    char dir[128];
+    char portbuf[16];
+
+    snprintf(dir, sizeof(dir), "/tmp/bo1-itest-redis-aof-%d-%d", (int)getpid(), port);
+    mkdir(dir, 0700);
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    char *argv[] = {"redis-server",
+                    "--port",
+                    portbuf,
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    dir,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                    "--maxmemory-policy",
+                    "noeviction",
+                    NULL};
+    return h_proc_start(p, argv, NULL, port, 5000);
+}
+
 int h_bo1d_start(struct h_proc *p, int redis_port, char *const envp[])
 {
     static char port_env[32];

@@ -72,3 +72,7 @@ long long h_now_ms(void);
 
 /** Sleep @ms milliseconds. */
 void h_sleep_ms(int ms);
+
+/** Start redis-server on @port with an append-only file (fsync always) in a directory kept
+ * per port, so stopping and starting it again on the same port reloads the data. */
+int h_redis_start_aof(struct h_proc *p, int port);

@@ -1254,6 +1254,34 @@ START_TEST(test_fake_vote_reads_voter_code)
 }
 END_TEST
 
+START_TEST(test_fake_fault_contains_matches_the_raw_body)
+{
+    struct h_resp r;
+    char *a = messages_body("s", "<speaker code=\"cmo\">Ann</speaker>", 100);
+    char *b = messages_body("s", "<speaker code=\"cfo\">Bob</speaker>", 100);
+    json_t *list;
+
+    /* The rule text is matched against the JSON body as sent, quotes escaped. */
+    admin(fake.port, "POST", "/_fake/faults",
+          "{\"error\":\"500\",\"contains\":\"speaker code=\\\\\\\"cmo\\\\\\\"\"}");
+    ck_assert_int_eq(post(&r, fake.port, "/v1/messages", "contribute", NULL, b), 0);
+    ck_assert_int_eq(r.status, 200);
+    h_resp_free(&r);
+    ck_assert_int_eq(post(&r, fake.port, "/v1/messages", "contribute", NULL, a), 0);
+    ck_assert_int_eq(r.status, 500);
+    h_resp_free(&r);
+    ck_assert_int_eq(h_http(&r, "GET", fake.port, "/_fake/faults", NULL, NULL, 0), 0);
+    list = h_resp_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(list, "faults"), 0), "contains")),
+                     "speaker code=\\\"cmo\\\"");
+    json_decref(list);
+    h_resp_free(&r);
+    free(a);
+    free(b);
+}
+END_TEST
+
 static Suite *fake_suite(void)
 {
     Suite *s = suite_create("fake");
@@ -1262,6 +1290,7 @@ static Suite *fake_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_fake_health_answers);
+    tcase_add_test(tc, test_fake_fault_contains_matches_the_raw_body);
     tcase_add_test(tc, test_fake_messages_has_anthropic_shape);
     tcase_add_test(tc, test_fake_messages_reads_cache_on_repeated_prefix);
     tcase_add_test(tc, test_fake_messages_reads_longest_cached_prefix_of_two_blocks);

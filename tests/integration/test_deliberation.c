@@ -1,0 +1,1531 @@
+/* Deliberations end to end over real HTTP: real redis-server, real bo1d (one or two), and
+ * bo1-fake-llm as the model provider. Everything goes through the API; what the engine
+ * asked the model is checked through the fake's request log. */
+#include <check.h>
+#include <curl/curl.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct h_proc redis;
+static struct h_proc fake;
+static struct h_proc bo1d;
+static struct h_proc bo1d_b;
+
+#define KEY  "Authorization: Bearer key-delib-0123456789"
+#define JSON "Content-Type: application/json"
+#define SSE  "Accept: text/event-stream"
+#define STEP "Should we open a second bakery in the next town this year?"
+
+/* ---- processes ------------------------------------------------------------------- */
+
+static void start_fake(void)
+{
+    const char *bin = h_env_path("BO1_TEST_FAKE_LLM");
+    int port = h_free_port();
+    char portbuf[16];
+    char *argv[] = {(char *)bin, "--port", portbuf, "--latency-ms", "5", "--seed", "7", NULL};
+
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    ck_assert_int_eq(h_proc_start(&fake, argv, NULL, port, 5000), 0);
+}
+
+/* bo1d against the fake; @extra: more NAME=VALUE settings (NULL terminated) or NULL. */
+static void start_bo1d_on(struct h_proc *p, const char *const extra[])
+{
+    static char env_store[12][160];
+    char *env[40];
+    size_t n = 0;
+
+    snprintf(env_store[0], sizeof(env_store[0]), "ANTHROPIC_BASE_URL=http://127.0.0.1:%d",
+             fake.port);
+    snprintf(env_store[1], sizeof(env_store[1]), "VOYAGE_BASE_URL=http://127.0.0.1:%d", fake.port);
+    snprintf(env_store[2], sizeof(env_store[2]), "BO1_EXPORTS_DIR=/tmp/bo1-itest-exports-%d",
+             (int)getpid());
+    env[n++] = env_store[0];
+    env[n++] = env_store[1];
+    env[n++] = env_store[2];
+    env[n++] = "ANTHROPIC_API_KEY=sk-ant-fake";
+    env[n++] = "VOYAGE_API_KEY=pa-fake";
+    env[n++] = "BO1_API_KEYS=key-delib-0123456789";
+    env[n++] = "BO1_RATE_CONTROL_PER_MIN=10000";
+    env[n++] = "BO1_RATE_READS_PER_MIN=100000";
+    env[n++] = "BO1_RATE_CREATE_PER_MIN=1000";
+    env[n++] = "BO1_LLM_TIMEOUT_MS=5000";
+    for (size_t i = 0; extra && extra[i] && n < 38; i++)
+        env[n++] = (char *)extra[i];
+    env[n] = NULL;
+    ck_assert_int_eq(h_bo1d_start(p, redis.port, env), 0);
+    ck_assert_int_eq(h_wait_ready(p->port, 10000), 0);
+}
+
+static void start_bo1d(const char *const extra[])
+{
+    start_bo1d_on(&bo1d, extra);
+}
+
+static void setup(void)
+{
+    memset(&bo1d, 0, sizeof(bo1d));
+    memset(&bo1d_b, 0, sizeof(bo1d_b));
+    ck_assert_int_eq(h_redis_start(&redis), 0);
+    start_fake();
+}
+
+static void teardown(void)
+{
+    /* bo1d shuts down cleanly (under ASan this also checks it leaked nothing). */
+    if (bo1d.pid > 0)
+        ck_assert_int_eq(h_proc_stop(&bo1d, SIGTERM, 20000), 0);
+    if (bo1d_b.pid > 0)
+        ck_assert_int_eq(h_proc_stop(&bo1d_b, SIGTERM, 20000), 0);
+    h_proc_stop(&fake, SIGKILL, 2000);
+    h_proc_stop(&redis, SIGKILL, 2000);
+}
+
+/* ---- HTTP helpers ---------------------------------------------------------------- */
+
+static int api_port(void)
+{
+    return bo1d.pid > 0 ? bo1d.port : bo1d_b.port;
+}
+
+static long api(struct h_resp *r, const char *method, const char *body, const char *fmt, ...)
+{
+    char path[512];
+    va_list ap;
+    const char *h[] = {KEY, JSON, NULL};
+
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof(path), fmt, ap);
+    va_end(ap);
+    if (h_http(r, method, api_port(), path, h, body, body ? strlen(body) : 0) != 0)
+        r->status = -1;
+    return r->status;
+}
+
+static json_t *api_json(long want, const char *method, const char *body, const char *fmt, ...)
+{
+    char path[512];
+    va_list ap;
+    struct h_resp r;
+    json_t *j;
+
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof(path), fmt, ap);
+    va_end(ap);
+    api(&r, method, body, "%s", path);
+    ck_assert_msg(r.status == want, "%s %s: status %ld, want %ld: %s", method, path, r.status, want,
+                  r.body);
+    j = h_resp_json(&r);
+    ck_assert_msg(j != NULL, "%s %s: not JSON: %s", method, path, r.body);
+    h_resp_free(&r);
+    return j;
+}
+
+/* Create a session from a problem statement and options JSON (may be NULL). */
+static char *create(const char *statement, const char *options)
+{
+    json_t *body = json_pack("{s:{s:s}}", "problem", "statement", statement);
+    char *text;
+    json_t *j;
+    char *id;
+
+    if (options)
+        json_object_set_new(body, "options", json_loads(options, 0, NULL));
+    text = json_dumps(body, JSON_COMPACT);
+    j = api_json(201, "POST", text, "/api/v1/sessions");
+    id = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    json_decref(body);
+    free(text);
+    return id;
+}
+
+static char *status_of(const char *id)
+{
+    struct h_resp r;
+    json_t *j;
+    char *st = NULL;
+
+    if (api(&r, "GET", NULL, "/api/v1/sessions/%s", id) == 200) {
+        j = h_resp_json(&r);
+        st = strdup(json_string_value(json_object_get(j, "status")));
+        json_decref(j);
+    }
+    h_resp_free(&r);
+    return st;
+}
+
+/* The session's status is (@eq) or is not (!@eq) @want. */
+static void check_status(const char *id, int eq, const char *want)
+{
+    char *st = status_of(id);
+
+    ck_assert_ptr_nonnull(st);
+    if (eq)
+        ck_assert_str_eq(st, want);
+    else
+        ck_assert_str_ne(st, want);
+    free(st);
+}
+
+/* Wait until the session's status is @want; fails the test after @ms. */
+static void wait_status(const char *id, const char *want, int ms)
+{
+    long long deadline = h_now_ms() + ms;
+    char *st = NULL;
+
+    do {
+        free(st);
+        st = status_of(id);
+        if (st && strcmp(st, want) == 0) {
+            free(st);
+            return;
+        }
+        h_sleep_ms(20);
+    } while (h_now_ms() < deadline);
+    {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "session %s: status %s, waited %d ms for %s", id,
+                 st ? st : "(none)", ms, want);
+        free(st);
+        ck_abort_msg("%s", msg);
+    }
+}
+
+/* The whole event log through the JSON pages (?after=&limit=). */
+static json_t *all_events(const char *id)
+{
+    json_t *out = json_array();
+    char after[64] = "0";
+
+    for (;;) {
+        json_t *page =
+            api_json(200, "GET", NULL, "/api/v1/sessions/%s/events?after=%s&limit=50", id, after);
+        json_t *evs = json_object_get(page, "events");
+        size_t i;
+        json_t *ev;
+        json_array_foreach(evs, i, ev) json_array_append(out, ev);
+        if (json_array_size(evs) == 0) {
+            json_decref(page);
+            break;
+        }
+        snprintf(after, sizeof(after), "%s",
+                 json_string_value(json_object_get(json_array_get(evs, i - 1), "id")));
+        json_decref(page);
+    }
+    return out;
+}
+
+static const char *str_or(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+
+    return v ? v : "";
+}
+
+static size_t count_type(const json_t *events, const char *type)
+{
+    size_t n = 0;
+    size_t i;
+    json_t *ev;
+
+    json_array_foreach(events, i, ev) n +=
+        strcmp(json_string_value(json_object_get(ev, "type")), type) == 0;
+    return n;
+}
+
+static json_t *find_event(const json_t *events, const char *type)
+{
+    size_t i;
+    json_t *ev;
+
+    json_array_foreach(events, i, ev) if (strcmp(json_string_value(json_object_get(ev, "type")),
+                                                 type) == 0) return ev;
+    return NULL;
+}
+
+/* Wait until an event of @type is in the log; returns the log (new reference). */
+static json_t *wait_event(const char *id, const char *type, int ms)
+{
+    long long deadline = h_now_ms() + ms;
+
+    do {
+        json_t *evs = all_events(id);
+        if (find_event(evs, type))
+            return evs;
+        json_decref(evs);
+        h_sleep_ms(20);
+    } while (h_now_ms() < deadline);
+    ck_abort_msg("session %s: no %s event within %d ms", id, type, ms);
+    return NULL;
+}
+
+/* Compare two "ms-seq" ids. */
+static int id_cmp(const char *a, const char *b)
+{
+    unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
+    unsigned long long as = strtoull(strchr(a, '-') + 1, NULL, 10);
+    unsigned long long bs = strtoull(strchr(b, '-') + 1, NULL, 10);
+
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    return as < bs ? -1 : as > bs;
+}
+
+/* The log is well formed: ids strictly increase, exactly one session.completed, last. */
+static void assert_log_sane(const json_t *events)
+{
+    size_t n = json_array_size(events);
+
+    if (getenv("BO1_TEST_DUMP"))
+        for (size_t i = 0; i < n; i++) {
+            json_t *ev = json_array_get(events, i);
+            char *d = json_dumps(json_object_get(ev, "data"), JSON_COMPACT);
+            fprintf(stderr, "EV %s %s %.150s\n", json_string_value(json_object_get(ev, "id")),
+                    json_string_value(json_object_get(ev, "type")), d);
+            free(d);
+        }
+
+    ck_assert_uint_gt(n, 2);
+    for (size_t i = 1; i < n; i++) {
+        const char *a = json_string_value(json_object_get(json_array_get(events, i - 1), "id"));
+        const char *b = json_string_value(json_object_get(json_array_get(events, i), "id"));
+        ck_assert_msg(id_cmp(a, b) < 0, "event ids do not increase: %s then %s", a, b);
+    }
+    ck_assert_uint_eq(count_type(events, "session.completed"), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(events, n - 1), "type")),
+                     "session.completed");
+}
+
+/* ---- SSE ------------------------------------------------------------------------- */
+
+struct sse {
+    char id[64];
+    char path_extra[128]; /* e.g. "?after=..." */
+    char last_event_id[64];
+    int port;
+    struct h_resp r;
+    json_t *events; /* parsed: [{id, type, data...}] */
+};
+
+/* Parse an SSE body into an array of {id, type, ...event JSON}. */
+static json_t *sse_parse(const char *body)
+{
+    json_t *out = json_array();
+    const char *p = body;
+
+    while (p && *p) {
+        const char *end = strstr(p, "\n\n");
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *block = strndup(p, len);
+        char *save = NULL;
+        char *id = NULL, *type = NULL, *data = NULL;
+        for (char *line = strtok_r(block, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            if (strncmp(line, "id: ", 4) == 0)
+                id = line + 4;
+            else if (strncmp(line, "event: ", 7) == 0)
+                type = line + 7;
+            else if (strncmp(line, "data: ", 6) == 0)
+                data = line + 6;
+        }
+        if (id && type && data) {
+            json_t *ev = json_loads(data, 0, NULL);
+            ck_assert_msg(ev != NULL, "SSE data is not JSON: %s", data);
+            ck_assert_str_eq(json_string_value(json_object_get(ev, "type")), type);
+            json_object_set_new(ev, "id", json_string(id));
+            json_array_append_new(out, ev);
+        }
+        free(block);
+        p = end ? end + 2 : NULL;
+    }
+    return out;
+}
+
+static void *sse_thread(void *arg)
+{
+    struct sse *s = arg;
+    char path[256];
+    char hdr[128];
+    const char *h[] = {KEY, SSE, s->last_event_id[0] ? hdr : NULL, NULL};
+
+    snprintf(hdr, sizeof(hdr), "Last-Event-ID: %s", s->last_event_id);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/events%s", s->id, s->path_extra);
+    h_http(&s->r, "GET", s->port, path, h, NULL, 0);
+    return NULL;
+}
+
+static void sse_finish(struct sse *s)
+{
+    char *ct;
+
+    ck_assert_int_eq(s->r.status, 200);
+    ct = h_resp_header(&s->r, "Content-Type");
+    ck_assert_ptr_nonnull(ct);
+    ck_assert_str_eq(ct, "text/event-stream");
+    free(ct);
+    ct = h_resp_header(&s->r, "Cache-Control");
+    ck_assert_ptr_nonnull(ct);
+    ck_assert_ptr_nonnull(strstr(ct, "no-cache"));
+    free(ct);
+    ct = h_resp_header(&s->r, "X-Accel-Buffering");
+    ck_assert_ptr_nonnull(ct);
+    ck_assert_str_eq(ct, "no");
+    free(ct);
+    ct = h_resp_header(&s->r, "Content-Encoding");
+    ck_assert_ptr_null(ct);
+    /* The server closed the stream well before the client's own 30 s timeout. */
+    ck_assert_double_lt(s->r.total_s, 25.0);
+    s->events = sse_parse(s->r.body);
+}
+
+/* Two logs are equal event by event (id, type and data). */
+static void assert_same_events(const json_t *a, const json_t *b)
+{
+    ck_assert_uint_eq(json_array_size(a), json_array_size(b));
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *x = json_array_get(a, i);
+        json_t *y = json_array_get(b, i);
+        ck_assert_str_eq(json_string_value(json_object_get(x, "id")),
+                         json_string_value(json_object_get(y, "id")));
+        ck_assert_str_eq(json_string_value(json_object_get(x, "type")),
+                         json_string_value(json_object_get(y, "type")));
+        ck_assert_msg(json_equal(json_object_get(x, "data"), json_object_get(y, "data")),
+                      "event %zu data differs", i);
+    }
+}
+
+/* ---- the fake's request log -------------------------------------------------------- */
+
+static json_t *fake_requests(const char *query)
+{
+    struct h_resp r;
+    char path[256];
+    json_t *j;
+
+    snprintf(path, sizeof(path), "/_fake/requests%s", query ? query : "");
+    ck_assert_int_eq(h_http(&r, "GET", fake.port, path, NULL, NULL, 0), 0);
+    ck_assert_int_eq(r.status, 200);
+    j = h_resp_json(&r);
+    h_resp_free(&r);
+    ck_assert_ptr_nonnull(j);
+    return j;
+}
+
+static size_t fake_count(const char *session)
+{
+    char q[128];
+    json_t *j;
+    size_t n;
+
+    snprintf(q, sizeof(q), "?session=%s", session);
+    j = fake_requests(q);
+    n = json_array_size(j);
+    json_decref(j);
+    return n;
+}
+
+static void fake_faults(const char *rules)
+{
+    struct h_resp r;
+    const char *h[] = {JSON, NULL};
+
+    ck_assert_int_eq(h_http(&r, "POST", fake.port, "/_fake/faults", h, rules, strlen(rules)), 0);
+    ck_assert_msg(r.status == 200, "faults: %ld %s", r.status, r.body);
+    h_resp_free(&r);
+}
+
+/* The request body as text (every prompt block is inside it). */
+static char *body_text(const json_t *req)
+{
+    return json_dumps(json_object_get(req, "body"), JSON_COMPACT);
+}
+
+/* ---- report ------------------------------------------------------------------------ */
+
+static const char *const md_sections[] = {"## Recommendation",
+                                          "## Executive summary",
+                                          "## How the board voted",
+                                          "## Dissent",
+                                          "## Risks",
+                                          "## Conditions",
+                                          "## Implementation steps",
+                                          "## Open questions",
+                                          "## Why the board stopped",
+                                          "## Assumptions and clarifications",
+                                          "## Disclaimer",
+                                          "## Sub-problems and boards",
+                                          "## Transcript",
+                                          NULL};
+
+/* The report in both formats has every section; returns the JSON (new reference). */
+static json_t *check_report(const char *id)
+{
+    struct h_resp r;
+    json_t *rep;
+    char *ct;
+    static const char *const keys[] = {
+        "recommendation", "executive_summary", "sub_problems",         "dissent",
+        "risks",          "conditions",        "implementation_steps", "open_questions",
+        "why_stopped",    "assumptions",       "clarifications",       "costs",
+        "timings",        "transcript",        "disclaimer",           NULL};
+    static const char *const sp_keys[] = {"id",          "goal",      "board", "rounds", "votes",
+                                          "vote_result", "synthesis", "stop",  NULL};
+    json_t *sps;
+
+    rep = api_json(200, "GET", NULL, "/api/v1/sessions/%s/report", id);
+    for (size_t i = 0; keys[i]; i++)
+        ck_assert_msg(json_object_get(rep, keys[i]) != NULL, "report JSON lacks %s", keys[i]);
+    ck_assert_uint_gt(strlen(json_string_value(json_object_get(rep, "recommendation"))), 0);
+    sps = json_object_get(rep, "sub_problems");
+    ck_assert_uint_ge(json_array_size(sps), 1);
+    for (size_t i = 0; i < json_array_size(sps); i++) {
+        json_t *sp = json_array_get(sps, i);
+        for (size_t k = 0; sp_keys[k]; k++)
+            ck_assert_msg(json_object_get(sp, sp_keys[k]) != NULL, "sub-problem lacks %s",
+                          sp_keys[k]);
+        ck_assert_uint_ge(json_array_size(json_object_get(sp, "board")), 1);
+        ck_assert(json_is_object(json_object_get(sp, "synthesis")));
+    }
+    ck_assert_uint_ge(json_array_size(json_object_get(json_object_get(rep, "costs"), "ledger")), 1);
+
+    ck_assert_int_eq(api(&r, "GET", NULL, "/api/v1/sessions/%s/report?format=md", id), 200);
+    ct = h_resp_header(&r, "Content-Type");
+    ck_assert_ptr_nonnull(strstr(ct, "text/markdown"));
+    free(ct);
+    for (size_t i = 0; md_sections[i]; i++)
+        ck_assert_msg(strstr(r.body, md_sections[i]) != NULL, "Markdown report lacks %s",
+                      md_sections[i]);
+    /* The recommendation comes first, the transcript after the vote. */
+    ck_assert(strstr(r.body, "## Recommendation") < strstr(r.body, "## How the board voted"));
+    ck_assert(strstr(r.body, "## How the board voted") < strstr(r.body, "## Transcript"));
+    h_resp_free(&r);
+    return rep;
+}
+
+static void assert_no_duplicates(const char *id, const json_t *log);
+static void assert_rounds_complete(const json_t *log);
+
+/* ---- scenarios ----------------------------------------------------------------------- */
+
+/* create → SSE from the start → report (JSON and Markdown) → costs → delete. */
+START_TEST(test_full_lifecycle_over_http)
+{
+    struct sse s = {0};
+    pthread_t th;
+    char *id;
+    json_t *log, *rep, *costs, *ledger, *sess;
+    size_t i;
+    json_t *e;
+    double sum = 0;
+    struct h_resp r;
+
+    start_bo1d(NULL);
+    id = create(STEP " [fake:rounds=2]", "{\"start\":false}");
+    snprintf(s.id, sizeof(s.id), "%s", id);
+    s.port = bo1d.port;
+    ck_assert_int_eq(pthread_create(&th, NULL, sse_thread, &s), 0);
+    h_sleep_ms(150); /* the client is following before anything runs */
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/start", id));
+    pthread_join(th, NULL);
+    sse_finish(&s);
+    /* The report is there as soon as the stream has ended. */
+    json_decref(api_json(200, "GET", NULL, "/api/v1/sessions/%s/report", id));
+
+    /* The stream held the whole log, in order, ending with session.completed. */
+    log = all_events(id);
+    assert_log_sane(s.events);
+    assert_same_events(s.events, log);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(
+            json_object_get(json_array_get(log, json_array_size(log) - 1), "data"), "status")),
+        "completed");
+    for (const char *const *t =
+             (const char *const[]){"session.status", "phase.started", "decomposition.completed",
+                                   "board.selected", "round.started", "contribution",
+                                   "facilitator.decision", "round.metrics", "vote", "vote.result",
+                                   "synthesis.completed", "cost.updated", NULL};
+         *t; t++)
+        ck_assert_msg(count_type(log, *t) > 0, "no %s event", *t);
+    check_status(id, 1, "completed");
+
+    sess = api_json(200, "GET", NULL, "/api/v1/sessions/%s", id);
+    ck_assert_str_eq(json_string_value(json_object_get(sess, "status")), "completed");
+    json_decref(sess);
+
+    rep = check_report(id);
+    ck_assert_uint_eq(json_array_size(json_object_get(rep, "sub_problems")), 1);
+    ck_assert_uint_ge(json_array_size(json_object_get(
+                          json_array_get(json_object_get(rep, "sub_problems"), 0), "votes")),
+                      3);
+    json_decref(rep);
+
+    /* Costs: a ledger entry per model call, totals that add up, one cost.updated each. */
+    costs = api_json(200, "GET", NULL, "/api/v1/sessions/%s/costs", id);
+    ledger = json_object_get(costs, "ledger");
+    ck_assert_uint_gt(json_array_size(ledger), 5);
+    json_array_foreach(ledger, i, e) sum += json_number_value(json_object_get(e, "cost_usd"));
+    ck_assert_double_gt(sum, 0);
+    {
+        json_t *tot = json_object_get(costs, "costs");
+        ck_assert_ptr_nonnull(tot);
+        ck_assert_double_eq_tol(json_number_value(json_object_get(tot, "total_usd")), sum, 1e-9);
+    }
+    ck_assert_uint_eq(count_type(log, "cost.updated"), json_array_size(ledger));
+    json_decref(costs);
+
+    /* The report was also exported as files: <id>_<YYYYmmdd_HHMMSS>.{md,json}. */
+    {
+        char dir[96];
+        DIR *d;
+        struct dirent *de;
+        int md = 0, js = 0;
+        snprintf(dir, sizeof(dir), "/tmp/bo1-itest-exports-%d", (int)getpid());
+        d = opendir(dir);
+        ck_assert_ptr_nonnull(d);
+        while ((de = readdir(d)) != NULL) {
+            size_t len = strlen(de->d_name);
+            if (strncmp(de->d_name, id, strlen(id)) != 0 || de->d_name[strlen(id)] != '_' ||
+                len != strlen(id) + 16 + (len > 3 && !strcmp(de->d_name + len - 3, ".md") ? 3 : 5))
+                continue;
+            md += !strcmp(de->d_name + len - 3, ".md");
+            js += !strcmp(de->d_name + len - 5, ".json");
+        }
+        closedir(d);
+        ck_assert_int_eq(md, 1);
+        ck_assert_int_eq(js, 1);
+    }
+
+    /* Delete: gone for every read. */
+    ck_assert_int_eq(api(&r, "DELETE", NULL, "/api/v1/sessions/%s", id), 204);
+    h_resp_free(&r);
+    ck_assert_int_eq(api(&r, "GET", NULL, "/api/v1/sessions/%s", id), 404);
+    h_resp_free(&r);
+    ck_assert_int_eq(api(&r, "GET", NULL, "/api/v1/sessions/%s/events", id), 404);
+    h_resp_free(&r);
+    ck_assert_int_eq(api(&r, "GET", NULL, "/api/v1/sessions/%s/report", id), 404);
+    h_resp_free(&r);
+    json_decref(log);
+    json_decref(s.events);
+    h_resp_free(&s.r);
+    free(id);
+}
+END_TEST
+
+/* Start SSE clients mid-run, one by Last-Event-ID and one by ?after=: each gets exactly the
+ * tail of the full log after that id, nothing duplicated or lost, live until the end. */
+START_TEST(test_sse_replay_from_the_middle_equals_the_tail)
+{
+    struct sse a = {0}, b = {0};
+    pthread_t ta, tb;
+    char *id;
+    json_t *early, *log, *tail;
+    const char *mid;
+    size_t k;
+
+    start_bo1d(NULL);
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":150}");
+    id = create(STEP " [fake:rounds=2]", NULL);
+    early = wait_event(id, "round.started", 15000);
+    k = json_array_size(early) / 2;
+    mid = json_string_value(json_object_get(json_array_get(early, k), "id"));
+    snprintf(a.id, sizeof(a.id), "%s", id);
+    snprintf(b.id, sizeof(b.id), "%s", id);
+    snprintf(a.last_event_id, sizeof(a.last_event_id), "%s", mid);
+    snprintf(b.path_extra, sizeof(b.path_extra), "?after=%s", mid);
+    a.port = b.port = bo1d.port;
+    ck_assert_int_eq(pthread_create(&ta, NULL, sse_thread, &a), 0);
+    ck_assert_int_eq(pthread_create(&tb, NULL, sse_thread, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    sse_finish(&a);
+    sse_finish(&b);
+    check_status(id, 1, "completed");
+
+    log = all_events(id);
+    assert_log_sane(log);
+    assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
+    tail = json_array();
+    for (size_t i = k + 1; i < json_array_size(log); i++)
+        json_array_append(tail, json_array_get(log, i));
+    ck_assert_uint_gt(json_array_size(tail), json_array_size(early) - k); /* live part too */
+    assert_same_events(a.events, tail);
+    assert_same_events(b.events, tail);
+
+    json_decref(early);
+    json_decref(log);
+    json_decref(tail);
+    json_decref(a.events);
+    json_decref(b.events);
+    h_resp_free(&a.r);
+    h_resp_free(&b.r);
+    free(id);
+}
+END_TEST
+
+static void expect_409(const char *id, const char *action, const char *body)
+{
+    struct h_resp r;
+    json_t *j;
+
+    api(&r, "POST", body, "/api/v1/sessions/%s/%s", id, action);
+    ck_assert_msg(r.status == 409, "%s: status %ld, want 409: %s", action, r.status, r.body);
+    j = h_resp_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "code")), "WRONG_STATE");
+    json_decref(j);
+    h_resp_free(&r);
+}
+
+/* Paused: no model call at all for a while (after the calls in flight have landed). */
+static void assert_no_calls_while_paused(const char *id)
+{
+    size_t before, after;
+
+    wait_status(id, "paused", 10000);
+    h_sleep_ms(400); /* calls already in flight when the pause landed may still answer */
+    before = fake_count(id);
+    h_sleep_ms(1500);
+    after = fake_count(id);
+    ck_assert_msg(before == after, "model calls while paused: %zu then %zu", before, after);
+    check_status(id, 1, "paused");
+}
+
+/* Pause in the middle of a round, during decomposition and while awaiting input; resume
+ * each; illegal transitions are 409 with the current status. */
+START_TEST(test_pause_and_resume_in_each_phase)
+{
+    char *id;
+    size_t paused_count;
+    json_t *log, *rep;
+
+    start_bo1d(NULL);
+
+    /* 1. mid-round (contributions in flight) */
+    fake_faults("[{\"task\":\"contribute\",\"latency_ms\":250},"
+                "{\"task\":\"decompose\",\"latency_ms\":700}]");
+    id = create(STEP " [fake:rounds=2]", NULL);
+    /* 2. during decomposition first: the decompose call takes 700 ms */
+    json_decref(wait_event(id, "phase.started", 10000));
+    {
+        long long deadline = h_now_ms() + 5000;
+        json_t *reqs;
+        char q[96];
+        snprintf(q, sizeof(q), "?session=%s&task=decompose", id);
+        do {
+            reqs = fake_requests(q);
+            if (json_array_size(reqs) > 0)
+                break;
+            json_decref(reqs);
+            reqs = NULL;
+            h_sleep_ms(10);
+        } while (h_now_ms() < deadline);
+        ck_assert_ptr_nonnull(reqs);
+        json_decref(reqs);
+    }
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", id));
+    assert_no_calls_while_paused(id);
+    expect_409(id, "pause", NULL);
+    expect_409(id, "start", NULL);
+    expect_409(id, "answers", "{\"answers\":{\"q1\":\"yes\"}}");
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/resume", id));
+    expect_409(id, "resume", NULL);
+
+    json_decref(wait_event(id, "contribution", 15000));
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", id));
+    assert_no_calls_while_paused(id);
+    paused_count = fake_count(id);
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/resume", id));
+    wait_status(id, "completed", 30000);
+    ck_assert_uint_gt(fake_count(id), paused_count);
+    expect_409(id, "pause", NULL);
+    expect_409(id, "resume", NULL);
+    expect_409(id, "cancel", NULL);
+    log = all_events(id);
+    assert_log_sane(log);
+    assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
+    ck_assert_uint_eq(count_type(log, "decomposition.completed"), 1);
+    rep = check_report(id);
+    json_decref(rep);
+    json_decref(log);
+    free(id);
+
+    /* 3. during the vote (the votes are in flight when the pause lands) */
+    fake_faults("{\"faults\":[{\"task\":\"vote\",\"latency_ms\":500}],\"replace\":true}");
+    id = create(STEP " [fake:rounds=2]", NULL);
+    {
+        long long deadline = h_now_ms() + 15000;
+        json_t *reqs = NULL;
+        char q[96];
+        snprintf(q, sizeof(q), "?session=%s&task=vote", id);
+        do {
+            json_decref(reqs);
+            reqs = fake_requests(q);
+            h_sleep_ms(5);
+        } while (json_array_size(reqs) == 0 && h_now_ms() < deadline);
+        ck_assert_uint_gt(json_array_size(reqs), 0);
+        json_decref(reqs);
+    }
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", id));
+    assert_no_calls_while_paused(id);
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/resume", id));
+    wait_status(id, "completed", 30000);
+    log = all_events(id);
+    assert_log_sane(log);
+    assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
+    ck_assert_uint_eq(count_type(log, "vote.result"), 1);
+    ck_assert_uint_eq(count_type(log, "vote"),
+                      json_array_size(json_object_get(
+                          find_event(log, "board.selected")
+                              ? json_object_get(find_event(log, "board.selected"), "data")
+                              : NULL,
+                          "members")));
+    json_decref(log);
+    free(id);
+    fake_faults("{\"faults\":[],\"replace\":true}");
+
+    /* 4. awaiting input: pause, resume, then answer */
+    id = create(STEP " [fake:clarify=1] [fake:rounds=1]", NULL);
+    wait_status(id, "awaiting_input", 10000);
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", id));
+    assert_no_calls_while_paused(id);
+    expect_409(id, "answers", "{\"skip\":true}");
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/resume", id));
+    wait_status(id, "awaiting_input", 10000);
+    json_decref(api_json(202, "POST", "{\"skip\":true}", "/api/v1/sessions/%s/answers", id));
+    wait_status(id, "completed", 30000);
+    log = all_events(id);
+    assert_log_sane(log);
+    assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
+    json_decref(log);
+    free(id);
+}
+END_TEST
+
+/* Cancel during the vote and during a round: the log ends with one session.completed
+ * (cancelled), no model call follows, and every further action is 409. */
+START_TEST(test_cancel_in_different_phases)
+{
+    const char *phases[] = {"vote", "round"};
+
+    start_bo1d(NULL);
+    fake_faults("[{\"task\":\"vote\",\"latency_ms\":400},"
+                "{\"task\":\"contribute\",\"latency_ms\":200}]");
+    for (int p = 0; p < 2; p++) {
+        char *id = create(STEP " [fake:rounds=1]", NULL);
+        json_t *log;
+        size_t before;
+        long long deadline = h_now_ms() + 20000;
+
+        for (;;) {
+            int seen = 0;
+            log = all_events(id);
+            for (size_t i = 0; i < json_array_size(log); i++) {
+                json_t *ev = json_array_get(log, i);
+                const char *t = json_string_value(json_object_get(ev, "type"));
+                const char *ph =
+                    json_string_value(json_object_get(json_object_get(ev, "data"), "phase"));
+                if (p == 0 && !strcmp(t, "phase.started") && ph && !strcmp(ph, "vote"))
+                    seen = 1;
+                if (p == 1 && !strcmp(t, "round.started"))
+                    seen = 1;
+            }
+            json_decref(log);
+            if (seen)
+                break;
+            ck_assert_msg(h_now_ms() < deadline, "phase %s never started", phases[p]);
+            h_sleep_ms(10);
+        }
+        json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/cancel", id));
+        check_status(id, 1, "cancelled");
+        h_sleep_ms(500);
+        before = fake_count(id);
+        h_sleep_ms(1200);
+        ck_assert_uint_eq(fake_count(id), before);
+        check_status(id, 1, "cancelled");
+        expect_409(id, "cancel", NULL);
+        expect_409(id, "resume", NULL);
+        expect_409(id, "pause", NULL);
+        expect_409(id, "interjections", "{\"text\":\"too late\"}");
+        log = all_events(id);
+        assert_log_sane(log);
+        ck_assert_str_eq(
+            json_string_value(json_object_get(
+                json_object_get(json_array_get(log, json_array_size(log) - 1), "data"), "status")),
+            "cancelled");
+        json_decref(log);
+        free(id);
+    }
+
+    /* While awaiting input, and while paused: the log ends at once, no call follows. */
+    for (int p = 0; p < 2; p++) {
+        char *id = create(STEP " [fake:clarify=1] [fake:rounds=1]", NULL);
+        json_t *log;
+        size_t before;
+
+        wait_status(id, "awaiting_input", 10000);
+        if (p == 1) {
+            json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", id));
+            wait_status(id, "paused", 10000);
+        }
+        before = fake_count(id);
+        json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/cancel", id));
+        check_status(id, 1, "cancelled");
+        expect_409(id, "answers", "{\"skip\":true}");
+        expect_409(id, "resume", NULL);
+        h_sleep_ms(1200);
+        ck_assert_uint_eq(fake_count(id), before);
+        check_status(id, 1, "cancelled");
+        log = all_events(id);
+        assert_log_sane(log);
+        json_decref(log);
+        free(id);
+    }
+}
+END_TEST
+
+/* [fake:clarify=2]: the questions arrive as an event, the answers reach the prompts of the
+ * later tasks, and the report shows them. */
+START_TEST(test_clarification_answered)
+{
+    char *id;
+    json_t *log, *qs, *answers, *reqs, *rep;
+    char *body;
+    char q[96];
+    int found = 0;
+
+    start_bo1d(NULL);
+    id = create(STEP " [fake:clarify=2] [fake:rounds=1]", NULL);
+    wait_status(id, "awaiting_input", 10000);
+    log = wait_event(id, "clarification.requested", 5000);
+    qs = json_object_get(json_object_get(find_event(log, "clarification.requested"), "data"),
+                         "questions");
+    ck_assert_uint_eq(json_array_size(qs), 2);
+    answers = json_object();
+    for (size_t i = 0; i < json_array_size(qs); i++) {
+        char a[64];
+        snprintf(a, sizeof(a), "ANSWER-MARKER-%zu the lease is 40000 a year", i);
+        json_object_set_new(answers,
+                            json_string_value(json_object_get(json_array_get(qs, i), "id")),
+                            json_string(a));
+    }
+    {
+        json_t *wrap = json_pack("{s:o}", "answers", answers);
+        body = json_dumps(wrap, JSON_COMPACT);
+        json_decref(wrap);
+    }
+    json_decref(api_json(202, "POST", body, "/api/v1/sessions/%s/answers", id));
+    free(body);
+    wait_status(id, "completed", 30000);
+
+    snprintf(q, sizeof(q), "?session=%s&task=decompose", id);
+    reqs = fake_requests(q);
+    ck_assert_uint_ge(json_array_size(reqs), 1);
+    for (size_t i = 0; i < json_array_size(reqs); i++) {
+        char *t = body_text(json_array_get(reqs, i));
+        found |= strstr(t, "ANSWER-MARKER-0") && strstr(t, "ANSWER-MARKER-1");
+        free(t);
+    }
+    ck_assert_msg(found, "the answers did not reach the decomposition prompt");
+    json_decref(reqs);
+    rep = check_report(id);
+    body = json_dumps(rep, JSON_COMPACT);
+    ck_assert_ptr_nonnull(strstr(body, "ANSWER-MARKER-1"));
+    free(body);
+    json_decref(rep);
+    json_decref(log);
+    expect_409(id, "answers", "{\"skip\":true}");
+    free(id);
+}
+END_TEST
+
+/* Nobody answers: after BO1_CLARIFY_TIMEOUT_S the board proceeds on assumptions. */
+START_TEST(test_clarification_times_out)
+{
+    const char *env[] = {"BO1_CLARIFY_TIMEOUT_S=1", NULL};
+    char *id;
+    json_t *rep;
+    char *text;
+    long long t0;
+
+    start_bo1d(env);
+    id = create(STEP " [fake:clarify=1] [fake:rounds=1]", NULL);
+    wait_status(id, "awaiting_input", 10000);
+    t0 = h_now_ms();
+    wait_status(id, "completed", 30000);
+    ck_assert_int_ge(h_now_ms() - t0, 500);
+    rep = check_report(id);
+    text = json_dumps(rep, JSON_COMPACT);
+    ck_assert_msg(strstr(text, "timed_out") || strstr(text, "no answer in time"),
+                  "the report does not say the question timed out");
+    free(text);
+    json_decref(rep);
+    free(id);
+}
+END_TEST
+
+/* The user's interjection during round 1 reaches the prompts of round 2. */
+START_TEST(test_interjection_reaches_next_round)
+{
+    char *id;
+    json_t *reqs, *log;
+    char q[96];
+    size_t with = 0, later_rounds = 0;
+    const char *text = "INTERJECT-MARKER-42 please weigh the flood risk of the new site";
+    char body[160];
+
+    start_bo1d(NULL);
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":300}");
+    id = create(STEP " [fake:rounds=2]", NULL);
+    json_decref(wait_event(id, "round.started", 15000));
+    snprintf(body, sizeof(body), "{\"text\":\"%s\"}", text);
+    json_decref(api_json(202, "POST", body, "/api/v1/sessions/%s/interjections", id));
+    wait_status(id, "completed", 30000);
+
+    snprintf(q, sizeof(q), "?session=%s&task=contribute", id);
+    reqs = fake_requests(q);
+    for (size_t i = 0; i < json_array_size(reqs); i++) {
+        char *t = body_text(json_array_get(reqs, i));
+        int r1 = strstr(t, "<round>1</round>") != NULL;
+        if (strstr(t, "INTERJECT-MARKER-42")) {
+            with++;
+            ck_assert_msg(!r1, "a round-1 prompt issued before the interjection contains it");
+        }
+        later_rounds += !r1;
+        free(t);
+    }
+    ck_assert_uint_gt(later_rounds, 0);
+    ck_assert_uint_eq(with, later_rounds);
+    json_decref(reqs);
+    log = all_events(id);
+    assert_log_sane(log);
+    ck_assert_uint_ge(count_type(log, "contribution"), 1);
+    json_decref(log);
+    free(id);
+}
+END_TEST
+
+/* Which <sub_problem id="..."> a request is about, or "" . */
+static void sp_of(const char *body, char *out, size_t n)
+{
+    const char *p = strstr(body, "<sub_problem id=\\\"");
+
+    out[0] = '\0';
+    if (p) {
+        p += strlen("<sub_problem id=\\\"");
+        size_t len = strcspn(p, "\\");
+        snprintf(out, n, "%.*s", (int)(len < n ? len : n - 1), p);
+    }
+}
+
+/* [fake:subproblems=3]: the last depends on the first; it starts after its dependency's
+ * synthesis and its prompts carry that conclusion. */
+START_TEST(test_three_sub_problems_with_a_dependency)
+{
+    char *id;
+    json_t *rep, *sps, *reqs, *dep_sp = NULL, *base_sp = NULL;
+    const char *dep_id, *base_id;
+    long last_base_synth = -1, first_dep_call = -1;
+    char q[96];
+    char needle[48];
+    int carried = 0;
+
+    start_bo1d(NULL);
+    id = create(STEP " [fake:subproblems=3] [fake:rounds=1]", NULL);
+    wait_status(id, "completed", 60000);
+    rep = check_report(id);
+    sps = json_object_get(rep, "sub_problems");
+    ck_assert_uint_eq(json_array_size(sps), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *sp = json_array_get(sps, i);
+        if (json_array_size(json_object_get(sp, "dependencies")) > 0)
+            dep_sp = sp;
+        ck_assert_ptr_nonnull(json_object_get(sp, "synthesis"));
+    }
+    ck_assert_ptr_nonnull(dep_sp);
+    dep_id = json_string_value(json_object_get(dep_sp, "id"));
+    base_id = json_string_value(json_array_get(json_object_get(dep_sp, "dependencies"), 0));
+    for (size_t i = 0; i < 3; i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(sps, i), "id")), base_id))
+            base_sp = json_array_get(sps, i);
+    ck_assert_ptr_nonnull(base_sp);
+    snprintf(needle, sizeof(needle), "%.30s",
+             json_string_value(
+                 json_object_get(json_object_get(base_sp, "synthesis"), "recommendation")));
+
+    snprintf(q, sizeof(q), "?session=%s", id);
+    reqs = fake_requests(q);
+    for (size_t i = 0; i < json_array_size(reqs); i++) {
+        json_t *rq = json_array_get(reqs, i);
+        const char *task = json_string_value(json_object_get(rq, "task"));
+        long seq = (long)json_integer_value(json_object_get(rq, "seq"));
+        char *t = body_text(rq);
+        char sp[32];
+        if (!task) {
+            free(t);
+            continue;
+        }
+        sp_of(t, sp, sizeof(sp));
+        if (!strcmp(sp, base_id) && !strcmp(task, "synthesize"))
+            last_base_synth = seq;
+        if (!strcmp(sp, dep_id) && first_dep_call < 0 &&
+            (!strcmp(task, "select") || !strcmp(task, "contribute")))
+            first_dep_call = seq;
+        if (!strcmp(sp, dep_id) && strstr(t, needle))
+            carried = 1;
+        free(t);
+    }
+    ck_assert_int_ge(last_base_synth, 0);
+    ck_assert_int_ge(first_dep_call, 0);
+    ck_assert_int_lt(last_base_synth, first_dep_call);
+    ck_assert_msg(carried, "the dependent sub-problem's prompts lack its dependency's conclusion");
+    json_decref(reqs);
+    json_decref(rep);
+    free(id);
+}
+END_TEST
+
+/* One member's calls always fail: the rounds go on without it and the report says so. */
+START_TEST(test_member_whose_calls_always_fail)
+{
+    const char *env[] = {"BO1_LLM_MAX_ATTEMPTS=1", NULL};
+    char *id;
+    json_t *rep, *log;
+    char *text;
+    struct h_resp r;
+
+    start_bo1d(env);
+    fake_faults(
+        "[{\"task\":\"contribute\",\"contains\":\"persona_identity code=\\\\\\\"cmo\\\\\\\"\","
+        "\"error\":\"500\"},"
+        "{\"task\":\"vote\",\"contains\":\"persona_identity code=\\\\\\\"cmo\\\\\\\"\","
+        "\"error\":\"500\"}]");
+    id = create(STEP " [fake:rounds=2]", "{\"personas\":[\"cfo\",\"cmo\",\"cto\"]}");
+    wait_status(id, "completed", 30000);
+    rep = check_report(id);
+    text = json_dumps(rep, JSON_COMPACT);
+    ck_assert_ptr_nonnull(strstr(text, "sat_out"));
+    json_decref(rep);
+    rep = json_loads(text, 0, NULL);
+    free(text);
+    {
+        json_t *sp = json_array_get(json_object_get(rep, "sub_problems"), 0);
+        json_t *so = json_object_get(sp, "sat_out");
+        char *sot = json_dumps(so, JSON_COMPACT);
+        ck_assert_msg(json_array_size(so) >= 2, "sat_out: %s", sot);
+        ck_assert_ptr_nonnull(strstr(sot, "cmo"));
+        ck_assert_ptr_null(strstr(sot, "cfo"));
+        free(sot);
+    }
+    log = all_events(id);
+    assert_log_sane(log);
+    /* the rounds went on: contributions from cfo and cto, never from cmo */
+    ck_assert_uint_ge(count_type(log, "contribution"), 4);
+    for (size_t i = 0; i < json_array_size(log); i++) {
+        json_t *ev = json_array_get(log, i);
+        if (!strcmp(json_string_value(json_object_get(ev, "type")), "contribution"))
+            ck_assert_str_ne(
+                json_string_value(json_object_get(json_object_get(ev, "data"), "persona")), "cmo");
+    }
+    ck_assert_int_eq(api(&r, "GET", NULL, "/api/v1/sessions/%s/report?format=md", id), 200);
+    {
+        /* the Markdown names the member and says it sat the rounds out */
+        const char *p = r.body;
+        int n = 0;
+        while ((p = strstr(p, "sat this round out")) != NULL) {
+            n++;
+            p++;
+        }
+        ck_assert_int_ge(n, 2);
+    }
+    h_resp_free(&r);
+    json_decref(log);
+    json_decref(rep);
+    free(id);
+}
+END_TEST
+
+/* A budget so small that 80 % is spent before the facilitator would call the vote. */
+START_TEST(test_small_budget_forces_the_vote)
+{
+    char *id;
+    json_t *rep, *sp, *rounds;
+    char *text;
+
+    start_bo1d(NULL);
+    id = create(STEP " [fake:rounds=6]", "{\"budget_usd\":0.09,\"max_rounds\":6}");
+    wait_status(id, "completed", 30000);
+    rep = check_report(id);
+    text = json_dumps(json_object_get(rep, "why_stopped"), JSON_COMPACT);
+    ck_assert_msg(strstr(text, "\"budget\""), "why_stopped: %s", text);
+    free(text);
+    sp = json_array_get(json_object_get(rep, "sub_problems"), 0);
+    rounds = json_object_get(sp, "rounds");
+    ck_assert_int_lt((int)json_integer_value(rounds), 6);
+    ck_assert_uint_ge(json_array_size(json_object_get(sp, "votes")), 2);
+    ck_assert_str_eq(str_or(json_object_get(sp, "stop"), "rule"), "budget");
+    ck_assert(json_is_object(json_object_get(sp, "vote_result")));
+    {
+        /* the Markdown says why the board stopped */
+        struct h_resp r;
+        ck_assert_int_eq(api(&r, "GET", NULL, "/api/v1/sessions/%s/report?format=md", id), 200);
+        ck_assert_ptr_nonnull(strstr(r.body, "## Why the board stopped"));
+        ck_assert_ptr_nonnull(strstr(r.body, "budget"));
+        h_resp_free(&r);
+    }
+    json_decref(rep);
+    free(id);
+}
+END_TEST
+
+static unsigned running_on(int port)
+{
+    struct h_resp r;
+    unsigned n = 0;
+    const char *p;
+
+    if (h_http(&r, "GET", port, "/metrics", NULL, NULL, 0) == 0 &&
+        (p = strstr(r.body, "\nbo1_sessions_running ")))
+        n = (unsigned)strtoul(p + strlen("\nbo1_sessions_running "), NULL, 10);
+    h_resp_free(&r);
+    return n;
+}
+
+/* No event appears twice and none is missing: one cost.updated per ledger entry, one
+ * round.started per (sub-problem, round), one contribution per member per round. */
+static void assert_no_duplicates(const char *id, const json_t *log)
+{
+    json_t *costs = api_json(200, "GET", NULL, "/api/v1/sessions/%s/costs", id);
+    json_t *seen = json_object();
+
+    ck_assert_uint_eq(count_type(log, "cost.updated"),
+                      json_array_size(json_object_get(costs, "ledger")));
+    for (size_t i = 0; i < json_array_size(log); i++) {
+        json_t *ev = json_array_get(log, i);
+        const char *t = json_string_value(json_object_get(ev, "type"));
+        json_t *d = json_object_get(ev, "data");
+        char key[256];
+        if (!strcmp(t, "round.started"))
+            snprintf(key, sizeof(key), "rs/%s/%lld", str_or(d, "sub_problem"),
+                     (long long)json_integer_value(json_object_get(d, "round")));
+        else if (!strcmp(t, "contribution"))
+            snprintf(key, sizeof(key), "c/%s/%lld/%s", str_or(d, "sub_problem"),
+                     (long long)json_integer_value(json_object_get(d, "round")),
+                     str_or(d, "persona"));
+        else if (!strcmp(t, "vote.result") || !strcmp(t, "decomposition.completed") ||
+                 !strcmp(t, "board.selected"))
+            snprintf(key, sizeof(key), "%s/%s", t, str_or(d, "sub_problem"));
+        else
+            continue;
+        ck_assert_msg(json_object_get(seen, key) == NULL, "event %s twice", key);
+        json_object_set_new(seen, key, json_true());
+    }
+    json_decref(seen);
+    json_decref(costs);
+}
+
+/* No gap: every round that started heard every member of its board, and every vote
+ * called collected a vote from each of them. */
+static void assert_rounds_complete(const json_t *log)
+{
+    json_t *boards = json_object(); /* sub-problem -> member count */
+    json_t *heard = json_object();  /* "sp/round" -> contributions */
+    json_t *started = json_array();
+    json_t *voted = json_object();
+
+    for (size_t i = 0; i < json_array_size(log); i++) {
+        json_t *ev = json_array_get(log, i);
+        const char *t = str_or(ev, "type");
+        json_t *d = json_object_get(ev, "data");
+        char key[128];
+        if (!strcmp(t, "board.selected")) {
+            json_object_set_new(
+                boards, str_or(d, "sub_problem"),
+                json_integer((json_int_t)json_array_size(json_object_get(d, "members"))));
+        } else if (!strcmp(t, "round.started")) {
+            snprintf(key, sizeof(key), "%s/%lld", str_or(d, "sub_problem"),
+                     (long long)json_integer_value(json_object_get(d, "round")));
+            json_array_append_new(started, json_string(key));
+        } else if (!strcmp(t, "facilitator.decision") &&
+                   !strcmp(str_or(json_object_get(d, "decision"), "action"), "vote")) {
+            /* the round opened with the call to vote: nobody speaks in it */
+            snprintf(key, sizeof(key), "%s/%lld", str_or(d, "sub_problem"),
+                     (long long)json_integer_value(json_object_get(d, "round")));
+            json_object_set_new(voted, key, json_true());
+        } else if (!strcmp(t, "contribution") && strcmp(str_or(d, "persona"), "user") != 0) {
+            snprintf(key, sizeof(key), "%s/%lld", str_or(d, "sub_problem"),
+                     (long long)json_integer_value(json_object_get(d, "round")));
+            json_object_set_new(heard, key,
+                                json_integer(json_integer_value(json_object_get(heard, key)) + 1));
+        }
+    }
+    ck_assert_uint_gt(json_array_size(started), 0);
+    for (size_t i = 0; i < json_array_size(started); i++) {
+        const char *key = json_string_value(json_array_get(started, i));
+        char sp[64];
+        snprintf(sp, sizeof(sp), "%.*s", (int)strcspn(key, "/"), key);
+        if (json_object_get(voted, key))
+            continue;
+        ck_assert_msg(json_integer_value(json_object_get(heard, key)) ==
+                          json_integer_value(json_object_get(boards, sp)),
+                      "round %s: %lld contributions, board of %lld", key,
+                      (long long)json_integer_value(json_object_get(heard, key)),
+                      (long long)json_integer_value(json_object_get(boards, sp)));
+    }
+    json_decref(boards);
+    json_decref(heard);
+    json_decref(started);
+    json_decref(voted);
+}
+
+/* Two instances on one Redis; kill -9 the one running the session mid-round: the other
+ * takes it over after the lease and finishes it; the log has no gap and no duplicate. */
+START_TEST(test_kill9_mid_round_other_instance_finishes)
+{
+    const char *env[] = {"BO1_LEASE_MS=1000", NULL};
+    char *id;
+    json_t *log;
+    struct h_proc *victim, *survivor;
+    struct sse follower = {0};
+    pthread_t th;
+    long long deadline;
+
+    start_bo1d_on(&bo1d, env);
+    start_bo1d_on(&bo1d_b, env);
+    /* In each round cfo answers at once and the others after 1.5 s, so the kill lands when
+     * part of a round has answered (and has cost events) and the rest has not. */
+    fake_faults(
+        "[{\"task\":\"contribute\",\"contains\":\"persona_identity code=\\\\\\\"cfo\\\\\\\"\","
+        "\"latency_ms\":20},{\"task\":\"contribute\",\"latency_ms\":1500}]");
+    id = create(STEP " [fake:rounds=3]", "{\"personas\":[\"cfo\",\"cmo\",\"cto\"]}");
+    json_decref(wait_event(id, "contribution", 20000)); /* round 1 is done */
+    {
+        char q[96];
+        json_t *reqs = NULL;
+        snprintf(q, sizeof(q), "?session=%s&task=contribute", id);
+        deadline = h_now_ms() + 10000;
+        do { /* round 2's contributions are asked */
+            json_decref(reqs);
+            reqs = fake_requests(q);
+            size_t r2 = 0;
+            for (size_t i = 0; i < json_array_size(reqs); i++) {
+                char *t = body_text(json_array_get(reqs, i));
+                r2 += strstr(t, "<round>2</round>") != NULL;
+                free(t);
+            }
+            if (r2 >= 3)
+                break;
+            h_sleep_ms(10);
+        } while (h_now_ms() < deadline);
+        json_decref(reqs);
+    }
+    h_sleep_ms(400);
+    deadline = h_now_ms() + 5000;
+    while (running_on(bo1d.port) + running_on(bo1d_b.port) == 0 && h_now_ms() < deadline)
+        h_sleep_ms(20);
+    victim = running_on(bo1d.port) ? &bo1d : &bo1d_b;
+    survivor = victim == &bo1d ? &bo1d_b : &bo1d;
+    ck_assert_uint_eq(running_on(victim->port), 1);
+    /* A client follows the stream on the surviving instance through the takeover. */
+    snprintf(follower.id, sizeof(follower.id), "%s", id);
+    follower.port = survivor->port;
+    ck_assert_int_eq(pthread_create(&th, NULL, sse_thread, &follower), 0);
+    h_sleep_ms(100);
+    ck_assert_int_eq(h_proc_stop(victim, SIGKILL, 2000), 128 + SIGKILL);
+    check_status(id, 0, "completed");
+
+    wait_status(id, "completed", 30000);
+    pthread_join(th, NULL);
+    sse_finish(&follower);
+    log = all_events(id);
+    assert_log_sane(log);
+    assert_same_events(follower.events, log);
+    json_decref(follower.events);
+    h_resp_free(&follower.r);
+    assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
+    {
+        struct h_resp r;
+        ck_assert_int_eq(h_http(&r, "GET", survivor->port, "/metrics", NULL, NULL, 0), 0);
+        ck_assert_ptr_nonnull(strstr(r.body, "bo1_sessions_taken_over_total 1"));
+        h_resp_free(&r);
+    }
+    json_decref(check_report(id));
+    json_decref(log);
+    free(id);
+}
+END_TEST
+
+/* SIGTERM on the instance running a session hands it back at once: the other instance
+ * resumes it from the checkpoint without waiting for the lease, and the log stays whole. */
+START_TEST(test_sigterm_hands_the_session_to_the_other_instance)
+{
+    const char *env[] = {"BO1_LEASE_MS=10000", NULL};
+    char *id;
+    json_t *log;
+    struct h_proc *victim, *survivor;
+    long long deadline, t0;
+
+    start_bo1d_on(&bo1d, env);
+    start_bo1d_on(&bo1d_b, env);
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":300}");
+    id = create(STEP " [fake:rounds=3]", NULL);
+    json_decref(wait_event(id, "contribution", 20000));
+    deadline = h_now_ms() + 5000;
+    while (running_on(bo1d.port) + running_on(bo1d_b.port) == 0 && h_now_ms() < deadline)
+        h_sleep_ms(20);
+    victim = running_on(bo1d.port) ? &bo1d : &bo1d_b;
+    survivor = victim == &bo1d ? &bo1d_b : &bo1d;
+    ck_assert_uint_eq(running_on(victim->port), 1);
+    t0 = h_now_ms();
+    ck_assert_int_eq(h_proc_stop(victim, SIGTERM, 20000), 0);
+    wait_status(id, "completed", 30000);
+    /* well before the 10 s lease would have expired */
+    ck_assert_int_lt(h_now_ms() - t0, 8000);
+    {
+        /* the survivor counts it once its report is stored, just after the status */
+        long long until = h_now_ms() + 5000;
+        int counted = 0;
+        while (!counted && h_now_ms() < until) {
+            struct h_resp r;
+            if (h_http(&r, "GET", survivor->port, "/metrics", NULL, NULL, 0) == 0)
+                counted =
+                    strstr(r.body, "bo1_sessions_finished_total{status=\"completed\"} 1") != NULL;
+            h_resp_free(&r);
+            if (!counted)
+                h_sleep_ms(20);
+        }
+        ck_assert_msg(counted, "the surviving instance did not finish the session");
+    }
+    log = all_events(id);
+    assert_log_sane(log);
+    assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
+    json_decref(check_report(id));
+    json_decref(log);
+    free(id);
+}
+END_TEST
+
+static long ready_status(int port)
+{
+    struct h_resp r;
+    long st = -1;
+
+    if (h_http(&r, "GET", port, "/ready", NULL, NULL, 0) == 0)
+        st = r.status;
+    h_resp_free(&r);
+    return st;
+}
+
+/* Redis restarted mid-session (same port, AOF on): /ready goes 503 then 200 and the
+ * session completes with a consistent log. */
+START_TEST(test_redis_restart_mid_session)
+{
+    char *id;
+    json_t *log;
+    long long deadline;
+    int saw_503 = 0;
+    struct sse follower = {0};
+    pthread_t th;
+
+    /* this test's Redis keeps an append-only file */
+    h_proc_stop(&redis, SIGKILL, 2000);
+    ck_assert_int_eq(h_redis_start_aof(&redis, h_free_port()), 0);
+    start_bo1d(NULL);
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":150}");
+    id = create(STEP " [fake:rounds=3]", NULL);
+    json_decref(wait_event(id, "contribution", 20000));
+
+    /* A client follows the stream through the restart. */
+    snprintf(follower.id, sizeof(follower.id), "%s", id);
+    follower.port = bo1d.port;
+    ck_assert_int_eq(pthread_create(&th, NULL, sse_thread, &follower), 0);
+    h_sleep_ms(100);
+    ck_assert_int_eq(h_proc_stop(&redis, SIGKILL, 2000), 128 + SIGKILL);
+    deadline = h_now_ms() + 5000;
+    while (!saw_503 && h_now_ms() < deadline) {
+        saw_503 = ready_status(bo1d.port) == 503;
+        h_sleep_ms(20);
+    }
+    ck_assert_msg(saw_503, "/ready did not go 503 with Redis down");
+    h_sleep_ms(700);
+    ck_assert_int_eq(h_redis_start_aof(&redis, redis.port), 0);
+    ck_assert_int_eq(h_wait_ready(bo1d.port, 10000), 0);
+
+    wait_status(id, "completed", 40000);
+    pthread_join(th, NULL);
+    sse_finish(&follower);
+    log = all_events(id);
+    assert_log_sane(log);
+    assert_same_events(follower.events, log);
+    json_decref(follower.events);
+    h_resp_free(&follower.r);
+    assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
+    json_decref(check_report(id));
+    json_decref(log);
+    free(id);
+}
+END_TEST
+
+static Suite *deliberation_suite(void)
+{
+    const struct {
+        const TTest *t;
+        const char *name;
+    } tests[] = {
+#define T(x) {x, #x}
+        T(test_full_lifecycle_over_http),
+        T(test_sse_replay_from_the_middle_equals_the_tail),
+        T(test_pause_and_resume_in_each_phase),
+        T(test_cancel_in_different_phases),
+        T(test_clarification_answered),
+        T(test_clarification_times_out),
+        T(test_interjection_reaches_next_round),
+        T(test_three_sub_problems_with_a_dependency),
+        T(test_member_whose_calls_always_fail),
+        T(test_small_budget_forces_the_vote),
+        T(test_kill9_mid_round_other_instance_finishes),
+        T(test_sigterm_hands_the_session_to_the_other_instance),
+        T(test_redis_restart_mid_session),
+#undef T
+    };
+    /* BO1_TEST_ONLY=substring runs only the tests whose name contains it. */
+    const char *only = getenv("BO1_TEST_ONLY");
+    Suite *s = suite_create("deliberation");
+    TCase *tc = tcase_create("deliberation");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+        if (!only || strstr(tests[i].name, only))
+            tcase_add_test(tc, tests[i].t);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(deliberation_suite());
+    int failed;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_VERBOSE);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    curl_global_cleanup();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
