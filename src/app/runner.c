@@ -23,6 +23,8 @@
 #include "bo1/store.h"
 
 #define MAX_EVENTS_PER_WRITE 64
+/* Keys and arguments of one EVAL: the append script takes 11 plus the events. */
+#define EVAL_MAX_ARGS (16 + MAX_EVENTS_PER_WRITE)
 
 struct run {
     struct bo1_runner *r;
@@ -38,6 +40,7 @@ struct run {
     int stopping; /* lease lost or shutting down: write nothing more */
     int requeue;  /* when stopping: hand the session to another instance */
     int report_done;
+    int lost; /* the lease belongs to another instance now: drop the run, release nothing */
     int64_t last_renew_ms;
     int64_t last_tick_ms;
 };
@@ -81,15 +84,18 @@ static const char *elem(const redisReply *r, size_t i)
 static enum bo1_status eval(struct bo1_runner *r, const char *script, int nkeys,
                             const char *const *argv, int argc, bo1_store_reply_cb *cb, void *arg)
 {
-    const char *v[40];
+    const char *v[EVAL_MAX_ARGS + 3];
     char nk[8];
     int n = 0;
 
+    /* Never cut the argument list short: dropped arguments would be lost events. */
+    if (argc > EVAL_MAX_ARGS)
+        return BO1_BAD_FIELD;
     snprintf(nk, sizeof(nk), "%d", nkeys);
     v[n++] = "EVAL";
     v[n++] = script;
     v[n++] = nk;
-    for (int i = 0; i < argc && n < 40; i++)
+    for (int i = 0; i < argc; i++)
         v[n++] = argv[i];
     return bo1_store_command_argv(r->store, cb, arg, n, v, NULL);
 }
@@ -185,8 +191,15 @@ static int release_if_stopped(struct run *run)
 {
     if (!run->stopping)
         return 0;
-    if (!run->writing && !run->polling)
-        run_release(run, run->requeue);
+    if (!run->writing && !run->polling) {
+        if (run->lost) {
+            run_unlink(run);
+            atomic_fetch_sub(&run->r->running, 1);
+            run_free(run);
+        } else {
+            run_release(run, run->requeue);
+        }
+    }
     return 1;
 }
 
@@ -194,7 +207,8 @@ static void maybe_finish(struct run *run)
 {
     struct bo1_runner *r = run->r;
 
-    if (run->writing || json_array_size(run->events) || run->ckpt)
+    /* A reply still outstanding holds @run: finish when it arrives. */
+    if (run->writing || run->polling || json_array_size(run->events) || run->ckpt)
         return;
     if (!bo1_session_is_terminal(run->s) && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
         return;
@@ -236,9 +250,9 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     if (strcmp(code, "LOST_LEASE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
         bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
                      "session taken away from this instance; stopping it here");
-        run_unlink(run);
-        atomic_fetch_sub(&run->r->running, 1);
-        run_free(run);
+        run->stopping = 1;
+        run->lost = 1;
+        release_if_stopped(run); /* frees it now, or when the poll in flight returns */
         return;
     }
     bo1_hub_notify(run->r->hub, run->id);
@@ -463,17 +477,17 @@ static void on_polled(enum bo1_status st, const redisReply *reply, void *arg)
     if (st != BO1_OK || !code)
         return;
     if (strcmp(code, "OK") != 0) {
-        if (!run->writing) {
-            bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
-                         "session taken away from this instance; stopping it here");
-            run_unlink(run);
-            atomic_fetch_sub(&r->running, 1);
-            run_free(run);
-        }
+        bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
+                     "session taken away from this instance; stopping it here");
+        run->stopping = 1;
+        run->lost = 1;
+        release_if_stopped(run); /* frees it now, or when the write in flight returns */
         return;
     }
-    if (bo1_session_is_terminal(run->s))
+    if (bo1_session_is_terminal(run->s)) {
+        maybe_finish(run);
         return;
+    }
     for (size_t i = 2; i < reply->elements; i++) {
         json_t *in = json_loads(elem(reply, i) ? elem(reply, i) : "", 0, NULL);
         const char *kind = json_string_value(json_object_get(in, "kind"));
