@@ -59,6 +59,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ "$h_ok" = 1 ] || { echo "bo1d did not become ready" >&2; cat "$TMP/bo1d.log" >&2; exit 1; }
+sleep 1 # the runner creates its consumer group on its first ticks
 
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); machine: $(nproc) cores, $(uname -r); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "bo1d: ${BO1_BENCH_BO1D:-build-release/bo1d} (release), fake latency $LAT ms, extra env: ${BO1_BENCH_ENV:-none}"
@@ -69,5 +70,5 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if grep -q '"level":"error"' "$TMP/bo1d.log"; then
   echo "bo1d logged errors:"; grep '"level":"error"' "$TMP/bo1d.log" | head -5
 fi
-rm -rf "$TMP"
+if [ "$rc" -ne 0 ]; then echo "bo1d log kept: $TMP/bo1d.log"; else rm -rf "$TMP"; fi
 exit "$rc"
