@@ -1,8 +1,8 @@
-/* Many deliberations at once on one bo1d (real Redis, real bo1-fake-llm): every one
- * completes, bo1d survives, and every event log is whole (starts with the creation, ids
- * strictly increase, one contribution event per contribution in the state, ends with
- * session.completed). Guards the runner against freeing a run while a Redis reply is
- * outstanding and against dropping events from a large write. */
+/* 200 deliberations at once on one bo1d (model latency 300 ms, as in the issue 5 figure) (real
+ * Redis, real bo1-fake-llm): every one completes, bo1d survives, and every event log is whole
+ * (starts with the creation, ids strictly increase, one contribution event per contribution in the
+ * state, ends with session.completed). Guards the runner against freeing a run while a Redis reply
+ * is outstanding and against dropping events from a large write. */
 #include <check.h>
 #include <curl/curl.h>
 #include <signal.h>
@@ -12,7 +12,7 @@
 
 #include "harness.h"
 
-#define N_SESSIONS 60
+#define N_SESSIONS 200
 
 static struct h_proc redis;
 static struct h_proc fake;
@@ -33,7 +33,7 @@ static void setup(void)
     fake.port = h_free_port();
     snprintf(port, sizeof(port), "%d", fake.port);
     char *fargv[] = {(char *)bin, "--port",      port,    "--latency-ms",
-                     "50",        "--log-level", "error", NULL};
+                     "300",       "--log-level", "error", NULL};
     ck_assert_int_eq(h_proc_start(&fake, fargv, NULL, fake.port, 5000), 0);
     snprintf(base, sizeof(base), "ANTHROPIC_BASE_URL=http://127.0.0.1:%d", fake.port);
     char *env[] = {"BO1_MODEL_SIMULATED=true",
