@@ -268,91 +268,21 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
         maybe_finish(run);
 }
 
-/* Append `"key":value` to @b, a comma first unless @first. */
-static enum bo1_status put_member(struct bo1_buf *b, int *first, const char *key_text,
-                                  const char *value_text)
+static json_t *make_doc(struct run *run, const json_t *state)
 {
-    enum bo1_status st = bo1_buf_printf(b, "%s%s:%s", *first ? "" : ",", key_text, value_text);
-
-    *first = 0;
-    return st;
-}
-
-/* The session document (the create document, then every state key it lacks, then the API
- * status) and the checkpoint (the state), as text. Each state member is serialised once and
- * used in both: the state is the biggest thing a deliberation writes, once per step.
- * Returns BO1_OK or BO1_NO_MEMORY (nothing to free then). */
-static enum bo1_status dump_doc_and_ckpt(struct run *run, const json_t *state, char **doc_out,
-                                         char **ckpt_out)
-{
-    struct bo1_buf doc, ck;
-    int doc_first = 1, ck_first = 1;
+    json_t *doc = json_deep_copy(run->base_doc);
     const char *key;
     json_t *v;
-    enum bo1_status st = BO1_OK;
-    char *status = NULL;
 
-    bo1_buf_init(&doc, 0);
-    bo1_buf_init(&ck, 0);
-    if (bo1_buf_append(&doc, "{", 1) != BO1_OK || bo1_buf_append(&ck, "{", 1) != BO1_OK)
-        st = BO1_NO_MEMORY;
-    json_object_foreach(run->base_doc, key, v)
-    {
-        json_t *k = json_string(key);
-        char *kt = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
-        char *vt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (st == BO1_OK && (!kt || !vt))
-            st = BO1_NO_MEMORY;
-        if (st == BO1_OK && strcmp(key, "status") != 0)
-            st = put_member(&doc, &doc_first, kt, vt);
-        json_decref(k);
-        free(kt);
-        free(vt);
-    }
+    if (!doc)
+        return NULL;
     json_object_foreach((json_t *)state, key, v)
     {
-        json_t *k = json_string(key);
-        char *kt = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
-        char *vt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (st == BO1_OK && (!kt || !vt))
-            st = BO1_NO_MEMORY;
-        if (st == BO1_OK)
-            st = put_member(&ck, &ck_first, kt, vt);
-        if (st == BO1_OK && !json_object_get(run->base_doc, key) && strcmp(key, "status") != 0)
-            st = put_member(&doc, &doc_first, kt, vt);
-        json_decref(k);
-        free(kt);
-        free(vt);
+        if (!json_object_get(doc, key))
+            json_object_set(doc, key, v);
     }
-    {
-        json_t *sv = json_string(api_status(run));
-        status = sv ? json_dumps(sv, JSON_ENCODE_ANY) : NULL;
-        json_decref(sv);
-    }
-    if (st == BO1_OK && !status)
-        st = BO1_NO_MEMORY;
-    if (st == BO1_OK)
-        st = put_member(&doc, &doc_first, "\"status\"", status);
-    if (st == BO1_OK &&
-        (bo1_buf_append(&doc, "}", 1) != BO1_OK || bo1_buf_append(&ck, "}", 1) != BO1_OK))
-        st = BO1_NO_MEMORY;
-    free(status);
-    if (st != BO1_OK) {
-        bo1_buf_fini(&doc);
-        bo1_buf_fini(&ck);
-        return st;
-    }
-    *doc_out = strdup(bo1_buf_str(&doc));
-    *ckpt_out = strdup(bo1_buf_str(&ck));
-    bo1_buf_fini(&doc);
-    bo1_buf_fini(&ck);
-    if (!*doc_out || !*ckpt_out) {
-        free(*doc_out);
-        free(*ckpt_out);
-        *doc_out = *ckpt_out = NULL;
-        return BO1_NO_MEMORY;
-    }
-    return BO1_OK;
+    json_object_set_new(doc, "status", json_string(api_status(run)));
+    return doc;
 }
 
 static void flush(struct run *run)
@@ -373,8 +303,12 @@ static void flush(struct run *run)
         return;
     if (n_ev > MAX_EVENTS_PER_WRITE)
         n_ev = MAX_EVENTS_PER_WRITE;
-    if (run->ckpt && dump_doc_and_ckpt(run, run->ckpt, &doc_text, &ckpt_text) != BO1_OK)
-        doc_text = ckpt_text = NULL;
+    if (run->ckpt) {
+        json_t *doc = make_doc(run, run->ckpt);
+        doc_text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        ckpt_text = json_dumps(run->ckpt, JSON_COMPACT);
+        json_decref(doc);
+    }
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
     snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
     snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
