@@ -38,6 +38,11 @@ struct bo1_ctx {
     struct bo1_sessions_limits limits;
     double default_budget_usd;
     int simulated;
+    /* A request changed session @id on this instance: queued it (create, start, resume) or
+     * wrote to its inbox (pause, cancel, answers, interjections), so the runner can act now
+     * rather than at its next poll. May be NULL. Thread: the loop's. */
+    void (*session_changed)(void *arg, const char *id);
+    void *session_changed_arg;
 };
 
 /** The route table of bo1d. Borrowed, static. */

@@ -43,6 +43,14 @@ void bo1_runner_start(struct bo1_runner *r);
  */
 void bo1_runner_stop(struct bo1_runner *r);
 
+/**
+ * A request on this instance queued work for @session_id (create, start, resume) or wrote to
+ * its inbox (pause, cancel, answers, interjections): act now instead of at the next poll
+ * (250 ms): read its inbox if it runs here, else claim jobs. Other instances still learn of
+ * it by polling. Thread: the loop's.
+ */
+void bo1_runner_poke(struct bo1_runner *r, const char *session_id);
+
 /** Free a stopped runner. NULL-safe. */
 void bo1_runner_free(struct bo1_runner *r);
 

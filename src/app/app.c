@@ -61,6 +61,14 @@ static void on_loop_stop(void *arg)
     app->gw = NULL;
 }
 
+static void session_changed(void *arg, const char *id)
+{
+    struct bo1_app *app = arg;
+
+    if (app->runner)
+        bo1_runner_poke(app->runner, id);
+}
+
 static enum bo1_status metrics_extra(void *arg, struct bo1_buf *out)
 {
     struct bo1_app *app = arg;
@@ -255,6 +263,8 @@ enum bo1_status bo1_app_start(struct bo1_app *app, char *const envp[])
     app->ctx.default_budget_usd = app->cfg.session_budget_usd;
     app->ctx.metrics_extra = metrics_extra;
     app->ctx.metrics_extra_arg = app;
+    app->ctx.session_changed = session_changed;
+    app->ctx.session_changed_arg = app;
     app->ctx.limits = (struct bo1_sessions_limits){
         .create_per_window = app->cfg.rate_create_per_min,
         .control_per_window = app->cfg.rate_control_per_min,

@@ -66,6 +66,7 @@ struct bo1_runner {
     int started;
     int stopping;
     int reading_jobs;
+    int read_again; /* poked while a job read was in flight */
     int group_ready;
     int64_t last_autoclaim_ms;
     atomic_uint running;
@@ -591,6 +592,25 @@ static void on_renewed(enum bo1_status st, const redisReply *reply, void *arg)
     /* A lost lease is noticed by the next poll or write, which stop the run. */
 }
 
+/* Read the session's status and inbox (pause, cancel, answers, interjections). */
+static void run_poll(struct run *run)
+{
+    char keys[3][64];
+    const char *argv[4];
+
+    if (run->polling || run->stopping)
+        return;
+    snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
+    snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:inbox", run->id);
+    snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
+    argv[0] = keys[0];
+    argv[1] = keys[1];
+    argv[2] = keys[2];
+    argv[3] = run->r->instance;
+    if (eval(run->r, bo1_lua_poll, 3, argv, 4, on_polled, run) == BO1_OK)
+        run->polling = 1;
+}
+
 static void run_tick(struct run *run, int64_t now)
 {
     struct bo1_runner *r = run->r;
@@ -613,17 +633,7 @@ static void run_tick(struct run *run, int64_t now)
         run->last_tick_ms = now;
         bo1_engine_tick(r->engine, run->s);
     }
-    if (!run->polling) {
-        snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
-        snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:inbox", run->id);
-        snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
-        argv[0] = keys[0];
-        argv[1] = keys[1];
-        argv[2] = keys[2];
-        argv[3] = r->instance;
-        if (eval(r, bo1_lua_poll, 3, argv, 4, on_polled, run) == BO1_OK)
-            run->polling = 1;
-    }
+    run_poll(run);
     flush(run); /* retry writes that failed while Redis was away */
     maybe_finish(run);
 }
@@ -876,6 +886,8 @@ static void on_group(enum bo1_status st, const redisReply *reply, void *arg)
         r->group_ready = 1;
 }
 
+static void read_jobs(struct bo1_runner *r);
+
 static void on_jobs(enum bo1_status st, const redisReply *reply, void *arg)
 {
     struct bo1_runner *r = arg;
@@ -890,6 +902,8 @@ static void on_jobs(enum bo1_status st, const redisReply *reply, void *arg)
         if (stream->type == REDIS_REPLY_ARRAY && stream->elements >= 2)
             claim_entries(r, stream->element[1], 0);
     }
+    if (r->read_again)
+        read_jobs(r);
 }
 
 static void on_autoclaim(enum bo1_status st, const redisReply *reply, void *arg)
@@ -900,6 +914,24 @@ static void on_autoclaim(enum bo1_status st, const redisReply *reply, void *arg)
         r->stopping)
         return;
     claim_entries(r, reply->element[1], 1);
+}
+
+/* Claim new jobs (one XREADGROUP in flight at a time; a poke during it reads again). */
+static void read_jobs(struct bo1_runner *r)
+{
+    unsigned running = atomic_load(&r->running);
+
+    if (!r->group_ready || running >= r->opt.max_running)
+        return;
+    if (r->reading_jobs) {
+        r->read_again = 1;
+        return;
+    }
+    r->read_again = 0;
+    if (bo1_store_command(r->store, on_jobs, r,
+                          "XREADGROUP GROUP bo1 %s COUNT %u STREAMS bo1:jobs >", r->instance,
+                          r->opt.max_running - running) == BO1_OK)
+        r->reading_jobs = 1;
 }
 
 static void on_timer(uv_timer_t *t)
@@ -918,12 +950,7 @@ static void on_timer(uv_timer_t *t)
         bo1_store_command(r->store, on_group, r, "XGROUP CREATE bo1:jobs bo1 0 MKSTREAM");
         return;
     }
-    if (!r->reading_jobs && running < r->opt.max_running) {
-        if (bo1_store_command(r->store, on_jobs, r,
-                              "XREADGROUP GROUP bo1 %s COUNT %u STREAMS bo1:jobs >", r->instance,
-                              r->opt.max_running - running) == BO1_OK)
-            r->reading_jobs = 1;
-    }
+    read_jobs(r);
     if (now - r->last_autoclaim_ms >= 1000 && running < r->opt.max_running) {
         r->last_autoclaim_ms = now;
         bo1_store_command(r->store, on_autoclaim, r, "XAUTOCLAIM bo1:jobs bo1 %s %u 0-0 COUNT 20",
@@ -1006,6 +1033,19 @@ void bo1_runner_stop(struct bo1_runner *r)
         uv_close((uv_handle_t *)&r->timer, NULL);
         r->started = 0;
     }
+}
+
+void bo1_runner_poke(struct bo1_runner *r, const char *session_id)
+{
+    struct run *run;
+
+    if (!r->started || r->stopping || !bo1_store_is_up(r->store))
+        return;
+    run = session_id ? find_run(r, session_id) : NULL;
+    if (run)
+        run_poll(run);
+    else
+        read_jobs(r);
 }
 
 void bo1_runner_free(struct bo1_runner *r)

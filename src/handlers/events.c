@@ -21,6 +21,10 @@
 #define POLL_MS          250
 #define HEARTBEAT_MS     15000
 #define CLIENT_BUF_LIMIT (4u << 20)
+/* Bytes MHD asks on_sse_read for at once; a round's burst of events (several contributions
+ * and their cost updates, ~10 KiB) goes out in one send instead of one per 4 KiB. MHD takes
+ * the block from the connection's memory pool (32 KiB by default), so this costs no memory. */
+#define SSE_BLOCK 16384
 
 struct topic;
 
@@ -152,38 +156,101 @@ static void on_sse_free(void *cls)
         client_unref(c); /* loop stopping: it drops its own reference in bo1_hub_stop */
 }
 
-static void format_event(struct bo1_buf *b, const char *id, json_t *ev)
+/* A page of events formatted once for every client of a topic: the SSE text of all of
+ * them in one buffer, and where each event starts in it. */
+struct batch {
+    struct bo1_buf text;
+    size_t n;
+    size_t *start;    /* n + 1 offsets: event i is text[start[i] .. start[i + 1]) */
+    const char **ids; /* borrowed from the events array */
+    int *terminal;    /* the stream ends after event i */
+};
+
+/* The stream ends after session.completed (the API and the runner also append one when a
+ * session is cancelled or cannot start). */
+static int is_terminal(const json_t *ev)
 {
-    char *data = json_dumps(ev, JSON_COMPACT);
     const char *type = json_string_value(json_object_get(ev, "type"));
 
-    if (data)
-        bo1_buf_printf(b, "id: %s\nevent: %s\ndata: %s\n\n", id, type ? type : "message", data);
-    free(data);
+    return type && strcmp(type, "session.completed") == 0;
 }
 
-/* Deliver @events (array of event objects with "id") to @c; returns 1 if terminal seen. */
-static int deliver(struct client *c, json_t *events)
+static void batch_fini(struct batch *b)
 {
-    struct bo1_buf b;
+    bo1_buf_fini(&b->text);
+    free(b->start);
+    free(b->ids);
+    free(b->terminal);
+}
+
+/* Format @events (array of event objects with "id"). Returns BO1_NO_MEMORY or BO1_OK. */
+static enum bo1_status batch_init(struct batch *b, json_t *events)
+{
+    size_t cap = json_array_size(events);
     size_t i;
     json_t *ev;
-    int terminal = 0;
 
-    bo1_buf_init(&b, 0);
+    memset(b, 0, sizeof(*b));
+    bo1_buf_init(&b->text, 0);
+    b->start = calloc(cap + 1, sizeof(*b->start));
+    b->ids = calloc(cap ? cap : 1, sizeof(*b->ids));
+    b->terminal = calloc(cap ? cap : 1, sizeof(*b->terminal));
+    if (!b->start || !b->ids || !b->terminal) {
+        batch_fini(b);
+        return BO1_NO_MEMORY;
+    }
     json_array_foreach(events, i, ev)
     {
         const char *id = json_string_value(json_object_get(ev, "id"));
-        if (!id || id_cmp(id, c->last_id) <= 0)
-            continue;
-        format_event(&b, id, ev);
-        snprintf(c->last_id, sizeof(c->last_id), "%s", id);
         const char *type = json_string_value(json_object_get(ev, "type"));
-        if (type && strcmp(type, "session.completed") == 0)
-            terminal = 1;
+        char *data;
+
+        if (!id || (b->n && id_cmp(id, b->ids[b->n - 1]) <= 0))
+            continue;
+        data = json_dumps(ev, JSON_COMPACT);
+        if (!data)
+            continue;
+        if (bo1_buf_printf(&b->text, "id: %s\nevent: %s\ndata: %s\n\n", id, type ? type : "message",
+                           data) == BO1_OK) {
+            b->ids[b->n] = id;
+            b->terminal[b->n] = is_terminal(ev);
+            b->n++;
+            b->start[b->n] = b->text.len;
+        }
+        free(data);
     }
-    client_push(c, b.data ? b.data : "", b.len, terminal);
-    bo1_buf_fini(&b);
+    return BO1_OK;
+}
+
+/* Deliver the events of @b that @c has not seen; returns 1 if a terminal one was among them. */
+static int deliver_batch(struct client *c, const struct batch *b)
+{
+    size_t first = 0;
+    int terminal = 0;
+
+    while (first < b->n && id_cmp(b->ids[first], c->last_id) <= 0)
+        first++;
+    if (first == b->n)
+        return 0;
+    for (size_t i = first; i < b->n; i++)
+        terminal |= b->terminal[i];
+    snprintf(c->last_id, sizeof(c->last_id), "%s", b->ids[b->n - 1]);
+    client_push(c, b->text.data + b->start[first], b->start[b->n] - b->start[first], terminal);
+    return terminal;
+}
+
+/* Deliver @events to one client (replay). */
+static int deliver(struct client *c, json_t *events)
+{
+    struct batch b;
+    int terminal;
+
+    if (batch_init(&b, events) != BO1_OK) {
+        client_push(c, NULL, 0, 1);
+        return 1;
+    }
+    terminal = deliver_batch(c, &b);
+    batch_fini(&b);
     return terminal;
 }
 
@@ -233,8 +300,15 @@ static void on_topic_events(const struct bo1_sessions_result *res, void *arg)
     }
     if (res->st != BO1_OK)
         return; /* Redis away: the next poll retries */
-    for (struct client *c = t->clients; c; c = c->next)
-        terminal |= deliver(c, events);
+    if (json_array_size(events)) {
+        struct batch b;
+        /* Format each event once for every client (1,000 clients on one session). */
+        if (batch_init(&b, events) != BO1_OK)
+            return; /* the next poll reads the same events again */
+        for (struct client *c = t->clients; c; c = c->next)
+            terminal |= deliver_batch(c, &b);
+        batch_fini(&b);
+    }
     if (last)
         snprintf(t->last_id, sizeof(t->last_id), "%s", last);
     if (terminal) {
@@ -300,7 +374,7 @@ static void replay_more(struct client *c)
 static enum bo1_status start_stream(struct client *c)
 {
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, on_sse_read, c, on_sse_free);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK, on_sse_read, c, on_sse_free);
 
     if (!resp)
         return BO1_NO_MEMORY;

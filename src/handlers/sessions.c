@@ -9,6 +9,7 @@
 
 #include "bo1/auth.h"
 #include "bo1/handlers.h"
+#include "bo1/hub.h"
 #include "bo1/loop.h"
 #include "bo1/persona.h"
 #include "bo1/session_request.h"
@@ -76,6 +77,24 @@ static void finish(struct job *j, enum bo1_status st, const char *detail)
 
 static void reply_report(struct job *j, json_t *art);
 
+/* A write on this instance: live SSE clients of the session get its new events now (not at
+ * the hub's next poll) and the runner claims or reads the session at once. */
+static void notify_changed(const struct job *j, const struct bo1_sessions_result *res)
+{
+    const char *id = j->id;
+
+    if (j->kind == JOB_CREATE)
+        id = json_string_value(json_object_get(res->result, "id"));
+    else if (j->kind != JOB_CONTROL && j->kind != JOB_INPUT)
+        return;
+    if (!id || !id[0] || (j->kind == JOB_CONTROL && strcmp(j->action, "delete") == 0))
+        return;
+    if (j->kind != JOB_CREATE && j->ctx->hub)
+        bo1_hub_notify(j->ctx->hub, id);
+    if (j->ctx->session_changed)
+        j->ctx->session_changed(j->ctx->session_changed_arg, id);
+}
+
 static void reply_result(struct job *j, const struct bo1_sessions_result *res)
 {
     struct bo1_http_req *req = j->req;
@@ -97,6 +116,7 @@ static void reply_result(struct job *j, const struct bo1_sessions_result *res)
         finish(j, res->st, res->detail);
         return;
     }
+    notify_changed(j, res);
     switch (j->kind) {
     case JOB_CREATE: {
         json_t *doc = json_deep_copy(res->result);

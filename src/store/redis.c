@@ -286,6 +286,10 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
 
     (void)ac;
+    /* Any reply shows the connection is alive: under load the PING waits behind many
+     * commands, and only a connection that answers nothing for ping_timeout_ms is dead. */
+    if (reply && p->store->ping_sent_ms)
+        p->store->ping_sent_ms = now_ms(p->store);
     if (!reply)
         p->cb(BO1_STORE_DOWN, NULL, p->arg);
     else if (reply->type == REDIS_REPLY_ERROR) {
