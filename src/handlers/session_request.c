@@ -29,15 +29,32 @@ size_t bo1_utf8_length(const char *s)
 static void add_error(json_t *errors, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The length of the longest prefix of @s of at most @max bytes that does not cut a UTF-8
+ * sequence in two. */
+static int utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+
+    if (s[n] != '\0')
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    return (int)n;
+}
+
 static void add_error(json_t *errors, const char *field, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
+    json_t *e;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_array_append_new(errors, json_pack("{s:s, s:s}", "field", field, "message", msg));
+    e = json_pack("{s:s, s:s}", "field", field, "message", msg);
+    /* Never lose a problem: a request with no recorded error would pass validation. */
+    if (!e)
+        e = json_pack("{s:s, s:s}", "field", "", "message", "invalid request");
+    json_array_append_new(errors, e);
 }
 
 /* Reject members of @obj not in the NULL-terminated @allowed list. */
@@ -54,7 +71,8 @@ static void reject_unknown(json_t *errors, const json_t *obj, const char *prefix
         for (size_t i = 0; allowed[i]; i++)
             ok |= strcmp(key, allowed[i]) == 0;
         if (!ok) {
-            snprintf(field, sizeof(field), "%s%.100s", prefix, key);
+            /* Cut long names at a character boundary, or the field is not valid UTF-8. */
+            snprintf(field, sizeof(field), "%s%.*s", prefix, utf8_prefix(key, 100), key);
             add_error(errors, field, "unknown field");
         }
     }
