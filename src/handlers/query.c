@@ -6,18 +6,30 @@
 #include "bo1/sessions.h"
 #include "handlers_internal.h"
 
-/* A stream id "ms-seq" or "0". */
+/* @n leading digits of @s are a number Redis reads as an unsigned 64-bit integer. */
+static int u64_digits(const char *s, size_t n)
+{
+    static const char max[] = "18446744073709551615";
+
+    if (n == 0 || n > sizeof(max) - 1)
+        return 0;
+    /* Same length: decimal order is string order. */
+    return n < sizeof(max) - 1 || strncmp(s, max, n) <= 0;
+}
+
+/* A stream id "ms-seq" or "0". Redis refuses an id whose parts pass 2^64-1, so the SSE
+ * replay would fail later; such ids are refused here with a 422. */
 int bo1_handlers_stream_id_valid(const char *s)
 {
     size_t a = strspn(s, "0123456789");
 
     if (strcmp(s, "0") == 0)
         return 1;
-    if (a == 0 || a > 20 || s[a] != '-')
+    if (!u64_digits(s, a) || s[a] != '-')
         return 0;
     s += a + 1;
     a = strspn(s, "0123456789");
-    return a > 0 && a <= 20 && s[a] == '\0';
+    return u64_digits(s, a) && s[a] == '\0';
 }
 
 unsigned bo1_handlers_parse_limit(const char *s, unsigned def, unsigned max)
