@@ -400,7 +400,13 @@ static enum bo1_status parse_redis_url(struct bo1_config *cfg, char **why)
         goto bad;
     p = u + 8;
     host_end = p + strcspn(p, "/");
-    at = memchr(p, '@', (size_t)(host_end - p));
+    /* The last '@' ends the credentials, as in URL parsers: a password may hold '@'.
+     * With the first one, the rest of the password became part of the host (and of the
+     * logged REDIS_URL). */
+    at = NULL;
+    for (const char *q = p; q < host_end; q++)
+        if (*q == '@')
+            at = q;
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (colon && !cfg->redis_password[0]) {
