@@ -37,6 +37,7 @@ struct run {
     int polling;
     int stopping; /* lease lost or shutting down: write nothing more */
     int requeue;  /* when stopping: hand the session to another instance */
+    int lost;     /* when stopping: the lease is gone, free the run without releasing it */
     int report_done;
     int64_t last_renew_ms;
     int64_t last_tick_ms;
@@ -179,14 +180,34 @@ static void flush(struct run *run);
 
 static void write_report(struct run *run);
 
-/* A stopping run is released once no reply is outstanding (callbacks hold @run). */
+/* A stopping run is released once no reply is outstanding: the poll and write callbacks
+ * hold @run, so freeing it earlier left them reading freed memory (found by valgrind). */
 static int release_if_stopped(struct run *run)
 {
+    struct bo1_runner *r = run->r;
+
     if (!run->stopping)
         return 0;
-    if (!run->writing && !run->polling)
+    if (run->writing || run->polling)
+        return 1; /* the last reply to arrive comes back here */
+    if (run->lost) {
+        run_unlink(run);
+        atomic_fetch_sub(&r->running, 1);
+        run_free(run);
+    } else {
         run_release(run, run->requeue);
+    }
     return 1;
+}
+
+/* The lease is gone (another instance has the session): stop here, write nothing more. */
+static void run_lost(struct run *run, const char *reason)
+{
+    bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", reason),
+                 "session taken away from this instance; stopping it here");
+    run->stopping = 1;
+    run->lost = 1;
+    release_if_stopped(run);
 }
 
 static void maybe_finish(struct run *run)
@@ -216,7 +237,9 @@ static void maybe_finish(struct run *run)
     }
     bo1_log_info(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "status", api_status(run)),
                  "session left this instance");
-    run_release(run, 0);
+    run->stopping = 1;
+    run->requeue = 0;
+    release_if_stopped(run);
 }
 
 static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
@@ -233,11 +256,7 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
         return;
     }
     if (strcmp(code, "LOST_LEASE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
-        bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
-                     "session taken away from this instance; stopping it here");
-        run_unlink(run);
-        atomic_fetch_sub(&run->r->running, 1);
-        run_free(run);
+        run_lost(run, code);
         return;
     }
     bo1_hub_notify(run->r->hub, run->id);
@@ -462,13 +481,7 @@ static void on_polled(enum bo1_status st, const redisReply *reply, void *arg)
     if (st != BO1_OK || !code)
         return;
     if (strcmp(code, "OK") != 0) {
-        if (!run->writing) {
-            bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
-                         "session taken away from this instance; stopping it here");
-            run_unlink(run);
-            atomic_fetch_sub(&r->running, 1);
-            run_free(run);
-        }
+        run_lost(run, code);
         return;
     }
     if (bo1_session_is_terminal(run->s))
