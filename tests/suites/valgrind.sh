@@ -2,8 +2,9 @@
 # bo1d under valgrind memcheck through one integration scenario: Redis, bo1-fake-llm and
 # bo1d (valgrind --leak-check=full, definite leaks and every memory error count), then
 # /health, a session that runs a full deliberation while an SSE client follows it, a second
-# one that asks a clarifying question and is answered, the event page, the report in JSON
-# and Markdown, and SIGTERM. Asserts a clean exit, zero definite leaks and zero invalid
+# one that asks a clarifying question and is answered, a third cancelled mid-run, the event
+# page, an SSE resume with Last-Event-ID, the report in JSON and Markdown, listing with a
+# cursor, the error paths (400, 404, 405, 409, 413, 422), and SIGTERM. Asserts a clean exit, zero definite leaks and zero invalid
 # accesses. $1: the build folder (default build-test). Installs valgrind when missing.
 # Ends with "valgrind: N passed, N failed".
 set -uo pipefail
@@ -58,7 +59,7 @@ BASE=http://127.0.0.1:$PORT
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly no \
   >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
-"$BUILD/src/fake/bo1-fake-llm" --port "$FAKE_PORT" --threads 2 >"$WORK/fake.log" 2>&1 &
+"$BUILD/src/fake/bo1-fake-llm" --port "$FAKE_PORT" --threads 2 --latency-ms 20 >"$WORK/fake.log" 2>&1 &
 PIDS+=($!)
 
 VG_EXIT=99
@@ -149,7 +150,55 @@ code=$(curl -s -o "$WORK/answers.json" -w '%{http_code}' -X POST -H 'Content-Typ
 check "POST answers is accepted ($code)" test "$code" = 202 -o "$code" = 200
 check "the answered session completes" wait_status "$ID2" completed 200
 
-# 3. SIGTERM: an orderly stop, then valgrind's verdict.
+# 3. Cancelled mid-run, resumed SSE, listing, and the error paths (where leaks hide).
+code=$(curl -s -o "$WORK/create3.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  "$BASE/api/v1/sessions" \
+  -d '{"problem":{"statement":"Move the billing stack to a new provider? [fake:subproblems=3] [fake:rounds=3]"},"options":{"clarify":false}}')
+ID3=$(json_get "$WORK/create3.json" 'j["id"]')
+check "a third session is created" test "$code" = 201 -a -n "$ID3"
+sleep 1
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/api/v1/sessions/$ID3/cancel")
+check "POST cancel is accepted ($code)" test "$code" = 202 -o "$code" = 200
+check "the cancelled session ends cancelled" wait_status "$ID3" cancelled 120
+mid=$(grep '^id: ' "$WORK/sse.txt" | sed -n '10s/^id: //p')
+curl -sN --max-time 10 -H 'Accept: text/event-stream' -H "Last-Event-ID: $mid" \
+  "$BASE/api/v1/sessions/$ID1/events" >"$WORK/sse2.txt" 2>/dev/null
+n_resume=$(grep -c '^id: ' "$WORK/sse2.txt")
+check "SSE resumed after Last-Event-ID replays the rest ($n_resume of $((n_page - 10)))" \
+  test "$n_resume" = "$((n_page - 10))"
+code=$(curl -s -o "$WORK/list.json" -w '%{http_code}' "$BASE/api/v1/sessions?limit=2")
+cursor=$(json_get "$WORK/list.json" 'j["next_cursor"]')
+code2=$(curl -s -o "$WORK/list2.json" -w '%{http_code}' "$BASE/api/v1/sessions?limit=2&cursor=$cursor")
+check "sessions list pages with a cursor ($code $code2)" test "$code" = 200 -a "$code2" = 200 \
+  -a "$(json_get "$WORK/list2.json" 'len(j["items"])')" = 1
+errors_ok=1
+expect() { # expect STATUS METHOD PATH [BODY]
+  local want=$1 method=$2 path=$3 got
+  if [ $# -ge 4 ]; then
+    got=$(curl -s -o /dev/null -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
+      --data-binary "$4" "$BASE$path")
+  else
+    got=$(curl -s -o /dev/null -w '%{http_code}' -X "$method" "$BASE$path")
+  fi
+  [ "$got" = "$want" ] || { echo "    $method $path: $got, wanted $want" >&2; errors_ok=0; }
+}
+S=/api/v1/sessions
+expect 400 POST $S '{"problem":'
+expect 400 POST $S '{"problem":{"statement":5},"options":{"personas":"x","max_rounds":0},"x":1}'
+expect 400 POST $S '{"problem":{"statement":"Long enough statement here","constraints":[1,{"type":""}]}}'
+expect 413 POST $S "{\"problem\":{\"statement\":\"$(head -c 70000 /dev/zero | tr '\0' a)\"}}"
+expect 404 GET $S/AAAAAAAAAAAAAAAAAAAAAA
+expect 404 GET /nope
+expect 405 PUT $S
+expect 400 GET "$S/$ID1/events?after=99999999999999999999-0"
+expect 400 GET "$S?limit=0"
+expect 400 GET "$S?cursor=1.x"
+expect 400 POST "$S/$ID2/answers" '{"answers":{"q1":5}}'
+expect 400 POST "$S/$ID2/interjections" '{"text":"   "}'
+expect 409 POST "$S/$ID1/pause"
+check "error paths answer as API.md says" test "$errors_ok" = 1
+
+# 4. SIGTERM: an orderly stop, then valgrind's verdict.
 kill -TERM "$BO1D"
 stopped() {
   for _ in $(seq 120); do
