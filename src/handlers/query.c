@@ -47,12 +47,15 @@ unsigned bo1_handlers_parse_limit(const char *s, unsigned def, unsigned max)
     return (unsigned)v;
 }
 
+/* The score is a creation time in milliseconds: at most 20 digits. An unbounded score let
+ * a cursor pass that the list handler then cut to its 160-byte buffer, session id and all. */
 int bo1_handlers_cursor_valid(const char *cursor)
 {
     const char *dot = strchr(cursor, '.');
     size_t digits = strspn(cursor, "0123456789");
 
-    return dot && digits > 0 && cursor + digits == dot && bo1_sessions_id_valid(dot + 1);
+    return dot && digits > 0 && digits <= 20 && cursor + digits == dot &&
+           bo1_sessions_id_valid(dot + 1);
 }
 
 int bo1_handlers_status_known(const char *s)
