@@ -4,7 +4,9 @@
  * .../interjections); the rest is the body, parsed as the server parses it (json_loadb with
  * JSON_REJECT_DUPLICATES). Beyond "no crash", it checks the contract: an accepted body yields
  * a complete document and carries no unknown member; a rejected one names every problem
- * with a string field and message. tests/unit/test_fuzz_corpus.c replays the corpus.
+ * with a string field and message; and the engine accepts what the API accepted (the runner
+ * hands it the document with null options and "start" removed; a refusal there fails the
+ * session after the client got its 201). tests/unit/test_fuzz_corpus.c replays the corpus.
  *
  * fuzz-core: yes
  */
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../src/engine/engine_internal.h"
 #include "bo1/session_request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -48,6 +51,39 @@ static int fuzz_known(void *arg, const char *code)
     (void)arg;
     return strcmp(code, "growth_hacker") == 0 || strcmp(code, "cfo") == 0 ||
            strcmp(code, "risk_officer") == 0;
+}
+
+/* As src/app/runner.c starts a session: null options and "start" dropped, then the
+ * engine's own validation. */
+static void fuzz_engine_accepts(const json_t *doc)
+{
+    json_t *request = json_pack("{s:O, s:O}", "problem", json_object_get(doc, "problem"), "options",
+                                json_object_get(doc, "options"));
+    json_t *errors = json_array();
+    json_t *problem = NULL;
+    json_t *options = NULL;
+    json_t *opts;
+    const char *key;
+    json_t *v;
+    void *tmp;
+
+    fuzz_check(request && errors, "out of memory");
+    opts = json_object_get(request, "options");
+    json_object_foreach_safe(opts, tmp, key, v)
+    {
+        if (json_is_null(v) || strcmp(key, "start") == 0)
+            json_object_del(opts, key);
+    }
+    if (session_validate(request, errors, &problem, &options) != BO1_OK) {
+        char *e = json_dumps(errors, JSON_COMPACT);
+        fprintf(stderr, "engine says: %s\n", e ? e : "?");
+        free(e);
+        fuzz_check(0, "the engine refuses a document the API accepted");
+    }
+    json_decref(problem);
+    json_decref(options);
+    json_decref(errors);
+    json_decref(request);
 }
 
 static void fuzz_create(const json_t *body)
@@ -93,6 +129,7 @@ static void fuzz_create(const json_t *body)
         dump = json_dumps(out, JSON_COMPACT);
         fuzz_check(dump != NULL, "document cannot be encoded");
         free(dump);
+        fuzz_engine_accepts(out);
     } else {
         size_t i;
         json_t *e;
