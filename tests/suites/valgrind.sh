@@ -4,7 +4,9 @@
 # /health, a session that runs a full deliberation while an SSE client follows it, a second
 # one that asks a clarifying question and is answered, a third cancelled mid-run, the event
 # page, an SSE resume with Last-Event-ID, the report in JSON and Markdown, listing with a
-# cursor, the error paths (400, 404, 405, 409, 413, 422), and SIGTERM. Asserts a clean exit, zero definite leaks and zero invalid
+# cursor, the error paths (400, 404, 405, 409, 413), a session that completes although the
+# provider rate-limits, garbles and fails some calls, one that fails on a spend limit, and
+# SIGTERM. Asserts a clean exit, zero definite leaks and zero invalid
 # accesses. $1: the build folder (default build-test). Installs valgrind when missing.
 # Ends with "valgrind: N passed, N failed".
 set -uo pipefail
@@ -198,7 +200,34 @@ expect 400 POST "$S/$ID2/interjections" '{"text":"   "}'
 expect 409 POST "$S/$ID1/pause"
 check "error paths answer as API.md says" test "$errors_ok" = 1
 
-# 4. SIGTERM: an orderly stop, then valgrind's verdict.
+# 4. The provider misbehaves: rate limits with retry-after, malformed and truncated
+#    answers, 500s; then a spend limit that fails the session. Failure paths leak most.
+FAKE=http://127.0.0.1:$FAKE_PORT
+curl -s -o /dev/null -X POST "$FAKE/_fake/faults" -d '{"faults":[
+  {"task":"contribute","error":"429","count":3,"retry_after_ms":50},
+  {"task":"summarize","error":"malformed","count":2},
+  {"task":"vote","error":"truncated","count":1},
+  {"task":"facilitate","error":"500","count":2}],"replace":true}'
+code=$(curl -s -o "$WORK/create4.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  "$BASE/api/v1/sessions" \
+  -d '{"problem":{"statement":"Raise prices by ten percent this quarter? [fake:rounds=2]"},"options":{"clarify":false,"max_rounds":2}}')
+ID4=$(json_get "$WORK/create4.json" 'j["id"]')
+check "a session is created while the provider misbehaves" test "$code" = 201 -a -n "$ID4"
+check "it still completes (retries, repairs, fallbacks)" wait_status "$ID4" completed 200
+retried=$(json_get "$WORK/s.json" 'max(e.get("attempts", 1) for e in j["ledger"])')
+check "the faults were hit: a call took $retried attempts" test "${retried:-1}" -ge 2
+curl -s -o /dev/null -X POST "$FAKE/_fake/faults" \
+  -d '{"faults":[{"error":"spend_limit"}],"replace":true}'
+code=$(curl -s -o "$WORK/create5.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  "$BASE/api/v1/sessions" \
+  -d '{"problem":{"statement":"Close the Berlin office by the end of the year?"},"options":{"clarify":false}}')
+ID5=$(json_get "$WORK/create5.json" 'j["id"]')
+check "a session is created with the provider out of credit" test "$code" = 201 -a -n "$ID5"
+check "it fails cleanly" wait_status "$ID5" failed 120
+check "its failure names the spend limit" grep -qi "spend" "$WORK/s.json"
+curl -s -o /dev/null -X DELETE "$FAKE/_fake/faults"
+
+# 5. SIGTERM: an orderly stop, then valgrind's verdict.
 kill -TERM "$BO1D"
 stopped() {
   for _ in $(seq 120); do
