@@ -87,6 +87,14 @@ struct bo1_config {
  */
 enum bo1_status bo1_config_load(struct bo1_config *cfg, char *const envp[], char **why);
 
+/**
+ * As bo1_config_load(), with the contents of the .env file given as @dotenv (@dotenv_len
+ * bytes, need not be NUL-terminated; NULL = no file) instead of read from BO1_ENV_FILE.
+ * @dotenv_name labels line numbers in *why. Pure: no I/O (tests and fuzzing use it).
+ */
+enum bo1_status bo1_config_load_text(struct bo1_config *cfg, char *const envp[], const char *dotenv,
+                                     size_t dotenv_len, const char *dotenv_name, char **why);
+
 /** Free the strings of a loaded configuration. NULL-safe; @cfg is zeroed. */
 void bo1_config_fini(struct bo1_config *cfg);
 

@@ -177,39 +177,51 @@ static char *trim(char *s)
 }
 
 /* Lines are NAME=VALUE, optionally prefixed with "export "; '#' starts a comment line;
- * a value in matching single or double quotes loses them (no escapes inside). */
-static enum bo1_status dotenv_load(const char *path, struct dotenv *d, char **why)
+ * a value in matching single or double quotes loses them (no escapes inside). @text need
+ * not be NUL-terminated; @name labels error messages. */
+static enum bo1_status dotenv_parse(const char *text, size_t len, const char *name,
+                                    struct dotenv *d, char **why)
 {
     enum bo1_status st = BO1_OK;
-    FILE *f = fopen(path, "r");
     char line[4096];
     unsigned lineno = 0;
+    size_t pos = 0;
 
     d->vars = NULL;
     d->n = 0;
-    if (!f)
-        return errno == ENOENT ? BO1_OK : BO1_CONFIG_INVALID;
-    while (fgets(line, sizeof(line), f)) {
-        char *s = trim(line);
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t llen = nl ? (size_t)(nl - (text + pos)) : len - pos;
+        char *s;
         char *eq;
-        char *name;
+        char *key;
         char *value;
         char **grown;
         size_t vlen;
 
         lineno++;
+        if (llen >= sizeof(line)) {
+            /* fgets() used to split such a line in two; its tail then read as a line. */
+            *why = xasprintf("%s:%u: line longer than %zu bytes", name, lineno, sizeof(line) - 1);
+            st = BO1_CONFIG_INVALID;
+            goto out;
+        }
+        memcpy(line, text + pos, llen);
+        line[llen] = '\0';
+        pos += nl ? (size_t)(nl - (text + pos)) + 1 : len - pos;
+        s = trim(line);
         if (*s == '\0' || *s == '#')
             continue;
         if (strncmp(s, "export ", 7) == 0)
             s = trim(s + 7);
         eq = strchr(s, '=');
         if (!eq || eq == s) {
-            *why = xasprintf("%s:%u: expected NAME=VALUE", path, lineno);
+            *why = xasprintf("%s:%u: expected NAME=VALUE", name, lineno);
             st = BO1_CONFIG_INVALID;
             goto out;
         }
         *eq = '\0';
-        name = trim(s);
+        key = trim(s);
         value = trim(eq + 1);
         vlen = strlen(value);
         if (vlen >= 2 && (value[0] == '"' || value[0] == '\'') && value[vlen - 1] == value[0]) {
@@ -222,7 +234,7 @@ static enum bo1_status dotenv_load(const char *path, struct dotenv *d, char **wh
             goto out;
         }
         d->vars = grown;
-        d->vars[d->n] = xasprintf("%s=%s", name, value);
+        d->vars[d->n] = xasprintf("%s=%s", key, value);
         if (!d->vars[d->n]) {
             st = BO1_NO_MEMORY;
             goto out;
@@ -231,9 +243,44 @@ static enum bo1_status dotenv_load(const char *path, struct dotenv *d, char **wh
         d->vars[d->n] = NULL;
     }
 out:
-    fclose(f);
     if (st != BO1_OK)
         dotenv_free(d);
+    return st;
+}
+
+#define DOTENV_MAX_BYTES (1u << 20)
+
+/* Read the whole file @path into *@text (caller frees). A missing file gives an empty text. */
+static enum bo1_status dotenv_read(const char *path, char **text, size_t *len, char **why)
+{
+    enum bo1_status st = BO1_CONFIG_INVALID;
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t n = 0;
+
+    *text = NULL;
+    *len = 0;
+    if (!f)
+        return errno == ENOENT ? BO1_OK : BO1_CONFIG_INVALID;
+    buf = malloc(DOTENV_MAX_BYTES + 1);
+    if (!buf) {
+        st = BO1_NO_MEMORY;
+        goto out;
+    }
+    n = fread(buf, 1, DOTENV_MAX_BYTES + 1, f);
+    if (ferror(f))
+        goto out;
+    if (n > DOTENV_MAX_BYTES) {
+        *why = xasprintf("%s: larger than %u bytes", path, DOTENV_MAX_BYTES);
+        goto out;
+    }
+    *text = buf;
+    *len = n;
+    buf = NULL;
+    st = BO1_OK;
+out:
+    free(buf);
+    fclose(f);
     return st;
 }
 
@@ -353,7 +400,13 @@ static enum bo1_status parse_redis_url(struct bo1_config *cfg, char **why)
         goto bad;
     p = u + 8;
     host_end = p + strcspn(p, "/");
-    at = memchr(p, '@', (size_t)(host_end - p));
+    /* The last '@' ends the credentials, as in URL parsers: a password may hold '@'.
+     * With the first one, the rest of the password became part of the host (and of the
+     * logged REDIS_URL). */
+    at = NULL;
+    for (const char *q = p; q < host_end; q++)
+        if (*q == '@')
+            at = q;
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (colon && !cfg->redis_password[0]) {
@@ -407,17 +460,40 @@ static enum bo1_status check_cross_field(const struct bo1_config *cfg, char **wh
 
 enum bo1_status bo1_config_load(struct bo1_config *cfg, char *const envp[], char **why)
 {
-    enum bo1_status st = BO1_OK;
-    struct dotenv dot = {0};
+    enum bo1_status st;
     const char *env_file = env_lookup(envp, "BO1_ENV_FILE");
+    char *text = NULL;
+    size_t len = 0;
     char *reason = NULL;
 
     memset(cfg, 0, sizeof(*cfg));
     if (!env_file)
         env_file = ".env";
-    st = dotenv_load(env_file, &dot, &reason);
+    st = dotenv_read(env_file, &text, &len, &reason);
     if (st == BO1_CONFIG_INVALID && !reason)
         reason = xasprintf("BO1_ENV_FILE=\"%s\" cannot be read: %s", env_file, strerror(errno));
+    if (st == BO1_OK)
+        st = bo1_config_load_text(cfg, envp, text, len, env_file, &reason);
+    free(text);
+    if (st != BO1_OK) {
+        if (why)
+            *why = reason ? reason : xasprintf("%s", bo1_status_hint(st));
+        else
+            free(reason);
+    }
+    return st;
+}
+
+enum bo1_status bo1_config_load_text(struct bo1_config *cfg, char *const envp[], const char *dotenv,
+                                     size_t dotenv_len, const char *dotenv_name, char **why)
+{
+    enum bo1_status st = BO1_OK;
+    struct dotenv dot = {0};
+    char *reason = NULL;
+
+    memset(cfg, 0, sizeof(*cfg));
+    st = dotenv_parse(dotenv ? dotenv : "", dotenv ? dotenv_len : 0,
+                      dotenv_name ? dotenv_name : ".env", &dot, &reason);
     if (st != BO1_OK)
         goto out;
 

@@ -2,6 +2,7 @@
  * included), or the local embedding. A job is one bo1_embed_texts() call; it splits into
  * batches sent in parallel and reports once, when every batch has answered or the first
  * one failed (the others are then cancelled). Loop thread only. */
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -149,8 +150,10 @@ enum bo1_status embed_decode(const char *body, size_t len, size_t n, float **out
         }
         json_array_foreach(emb, k, x)
         {
-            if (!json_is_number(x) || !isfinite(json_number_value(x))) {
-                snprintf(why, why_len, "data[%zu].embedding[%zu] is not a number", i, k);
+            /* A double beyond the float range would become inf, and the vector NaN. */
+            if (!json_is_number(x) || !isfinite(json_number_value(x)) ||
+                fabs(json_number_value(x)) > FLT_MAX) {
+                snprintf(why, why_len, "data[%zu].embedding[%zu] is not a float", i, k);
                 goto out;
             }
             vecs[at * d + k] = (float)json_number_value(x);

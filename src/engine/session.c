@@ -68,11 +68,13 @@ static void check_constraints(const json_t *cs, json_t *errors)
         snprintf(pre, sizeof(pre), "%s.", f);
         unknown_keys(c, pre, allowed, errors);
         const json_t *t = json_object_get(c, "type"), *d = json_object_get(c, "description");
-        if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 100 ||
-            has_nul(t))
+        /* Characters, not bytes, as the API counts them: in bytes a type of 51 "é" passed
+         * the API and then failed the session at start. */
+        if (!json_is_string(t) || json_string_length(t) == 0 ||
+            utf8_len(json_string_value(t)) > 100 || has_nul(t))
             err(errors, f, "type must be a non-empty string of at most 100 characters");
-        if (!json_is_string(d) || json_string_length(d) == 0 || json_string_length(d) > 2000 ||
-            has_nul(d))
+        if (!json_is_string(d) || json_string_length(d) == 0 ||
+            utf8_len(json_string_value(d)) > 2000 || has_nul(d))
             err(errors, f, "description must be a non-empty string of at most 2000 characters");
     }
 }

@@ -7,11 +7,14 @@
 
 #include "bo1/session_request.h"
 
-#define STATEMENT_MIN   10
-#define STATEMENT_MAX   10000
-#define CONTEXT_MAX     (50 * 1024)
-#define CONSTRAINTS_MAX 10
-#define PERSONAS_MAX    5
+#define STATEMENT_MIN    10
+#define STATEMENT_MAX    10000
+#define CONTEXT_MAX      (50 * 1024)
+#define CONSTRAINTS_MAX  10
+#define PERSONAS_MAX     5
+#define ANSWERS_MAX      10
+#define ANSWER_MAX       5000
+#define INTERJECTION_MAX 2000
 
 size_t bo1_utf8_length(const char *s)
 {
@@ -26,15 +29,32 @@ size_t bo1_utf8_length(const char *s)
 static void add_error(json_t *errors, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The length of the longest prefix of @s of at most @max bytes that does not cut a UTF-8
+ * sequence in two. */
+static int utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+
+    if (s[n] != '\0')
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    return (int)n;
+}
+
 static void add_error(json_t *errors, const char *field, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
+    json_t *e;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_array_append_new(errors, json_pack("{s:s, s:s}", "field", field, "message", msg));
+    e = json_pack("{s:s, s:s}", "field", field, "message", msg);
+    /* Never lose a problem: a request with no recorded error would pass validation. */
+    if (!e)
+        e = json_pack("{s:s, s:s}", "field", "", "message", "invalid request");
+    json_array_append_new(errors, e);
 }
 
 /* Reject members of @obj not in the NULL-terminated @allowed list. */
@@ -51,7 +71,8 @@ static void reject_unknown(json_t *errors, const json_t *obj, const char *prefix
         for (size_t i = 0; allowed[i]; i++)
             ok |= strcmp(key, allowed[i]) == 0;
         if (!ok) {
-            snprintf(field, sizeof(field), "%s%.100s", prefix, key);
+            /* Cut long names at a character boundary, or the field is not valid UTF-8. */
+            snprintf(field, sizeof(field), "%s%.*s", prefix, utf8_prefix(key, 100), key);
             add_error(errors, field, "unknown field");
         }
     }
@@ -285,4 +306,88 @@ enum bo1_status bo1_session_request_validate(const json_t *body,
     json_decref(errs);
     *out = json_pack("{s:O, s:o}", "problem", json_object_get(body, "problem"), "options", options);
     return *out ? BO1_OK : BO1_NO_MEMORY;
+}
+
+/* The first member of @o not in the NULL-terminated @allowed list, or NULL. */
+static const char *unknown_member(const json_t *o, const char *const allowed[])
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)o, key, v)
+    {
+        int ok = 0;
+        for (size_t i = 0; allowed[i]; i++)
+            ok |= strcmp(key, allowed[i]) == 0;
+        if (!ok)
+            return key;
+    }
+    return NULL;
+}
+
+#define BAD(f, m)                                                                                  \
+    do {                                                                                           \
+        *field = (f);                                                                              \
+        *message = (m);                                                                            \
+        return BO1_BAD_FIELD;                                                                      \
+    } while (0)
+
+enum bo1_status bo1_answers_request_validate(const json_t *body, json_t **payload,
+                                             const char **field, const char **message)
+{
+    static const char *const allowed[] = {"answers", "skip", NULL};
+    const json_t *answers = json_object_get(body, "answers");
+    const json_t *skip = json_object_get(body, "skip");
+    const char *unknown;
+    const char *key;
+    json_t *v;
+
+    *payload = NULL;
+    if (!json_is_object(body))
+        BAD("", "the body must be a JSON object");
+    unknown = unknown_member(body, allowed);
+    if (unknown)
+        BAD(unknown, "unknown field");
+    if (skip && !json_is_boolean(skip))
+        BAD("skip", "must be a boolean");
+    if (!answers && !json_is_true(skip))
+        BAD("answers", "required unless skip is true");
+    if (answers) {
+        if (!json_is_object(answers) || json_object_size(answers) > ANSWERS_MAX)
+            BAD("answers", "must be an object of at most 10 question_id: text pairs");
+        json_object_foreach((json_t *)answers, key, v)
+        {
+            if (strlen(key) > 64)
+                BAD("answers", "question ids are at most 64 characters");
+            if (!json_is_string(v) || bo1_utf8_length(json_string_value(v)) > ANSWER_MAX)
+                BAD("answers", "each answer must be a string of at most 5000 characters");
+        }
+    }
+    *payload = json_pack("{s:O?, s:b}", "answers", answers, "skip", json_is_true(skip));
+    return *payload ? BO1_OK : BO1_NO_MEMORY;
+}
+
+enum bo1_status bo1_interjection_request_validate(const json_t *body, json_t **payload,
+                                                  const char **field, const char **message)
+{
+    static const char *const allowed[] = {"text", NULL};
+    const json_t *text = json_object_get(body, "text");
+    const char *unknown;
+    const char *s;
+    size_t n;
+
+    *payload = NULL;
+    if (!json_is_object(body))
+        BAD("", "the body must be a JSON object");
+    unknown = unknown_member(body, allowed);
+    if (unknown)
+        BAD(unknown, "unknown field");
+    if (!json_is_string(text))
+        BAD("text", "required string of 1 to 2000 characters");
+    s = json_string_value(text);
+    n = bo1_utf8_length(s);
+    if (n < 1 || n > INTERJECTION_MAX || strspn(s, " \t\r\n") == strlen(s))
+        BAD("text", "required string of 1 to 2000 characters");
+    *payload = json_pack("{s:O}", "text", text);
+    return *payload ? BO1_OK : BO1_NO_MEMORY;
 }

@@ -391,16 +391,6 @@ enum bo1_status h_sessions_create(struct bo1_http_req *req)
     return job_post(j);
 }
 
-static int status_known(const char *s)
-{
-    static const char *const all[] = {"created",        "queued",    "running", "paused",
-                                      "awaiting_input", "completed", "failed",  "cancelled"};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        if (strcmp(s, all[i]) == 0)
-            return 1;
-    return 0;
-}
-
 static enum bo1_status bad_query(struct bo1_http_req *req, struct job *j, const char *field,
                                  const char *message)
 {
@@ -412,22 +402,6 @@ static enum bo1_status bad_query(struct bo1_http_req *req, struct job *j, const 
                              json_pack("[{s:s, s:s}]", "field", field, "message", message));
 }
 
-/* ?limit= as an integer in [1, max]; @def when absent. Returns 0 when invalid. */
-static unsigned parse_limit(const char *s, unsigned def, unsigned max)
-{
-    char *end = NULL;
-    unsigned long v;
-
-    if (!s)
-        return def;
-    if (*s < '0' || *s > '9')
-        return 0;
-    v = strtoul(s, &end, 10);
-    if (*end || v < 1 || v > max)
-        return 0;
-    return (unsigned)v;
-}
-
 enum bo1_status h_sessions_list(struct bo1_http_req *req)
 {
     const char *status = bo1_req_query(req, "status");
@@ -437,18 +411,16 @@ enum bo1_status h_sessions_list(struct bo1_http_req *req)
 
     if (st != BO1_OK)
         return st;
-    if (status && !status_known(status))
+    if (status && !bo1_handlers_status_known(status))
         return bad_query(req, j, "status",
                          "one of created, queued, running, paused, awaiting_input, completed, "
                          "failed, cancelled");
     if (cursor) {
-        const char *dot = strchr(cursor, '.');
-        size_t digits = strspn(cursor, "0123456789");
-        if (!dot || digits == 0 || cursor + digits != dot || !bo1_sessions_id_valid(dot + 1))
+        if (!bo1_handlers_cursor_valid(cursor))
             return bad_query(req, j, "cursor", "use next_cursor from the previous page");
         snprintf(j->cursor, sizeof(j->cursor), "%s", cursor);
     }
-    j->limit = parse_limit(bo1_req_query(req, "limit"), 20, 100);
+    j->limit = bo1_handlers_parse_limit(bo1_req_query(req, "limit"), 20, 100);
     if (!j->limit)
         return bad_query(req, j, "limit", "an integer from 1 to 100");
     if (status)
@@ -502,23 +474,6 @@ enum bo1_status h_sessions_cancel(struct bo1_http_req *req)
     return control(req, "cancel");
 }
 
-/* Reject members of @o other than those listed. Returns the first unknown name or NULL. */
-static const char *unknown_member(const json_t *o, const char *const allowed[])
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach((json_t *)o, key, v)
-    {
-        int ok = 0;
-        for (size_t i = 0; allowed[i]; i++)
-            ok |= strcmp(key, allowed[i]) == 0;
-        if (!ok)
-            return key;
-    }
-    return NULL;
-}
-
 static enum bo1_status field_error(struct bo1_http_req *req, struct job *j, const char *field,
                                    const char *message)
 {
@@ -532,77 +487,42 @@ static enum bo1_status field_error(struct bo1_http_req *req, struct job *j, cons
 
 enum bo1_status h_sessions_answers(struct bo1_http_req *req)
 {
-    static const char *const allowed[] = {"answers", "skip", NULL};
-    const json_t *answers = json_object_get(req->json, "answers");
-    const json_t *skip = json_object_get(req->json, "skip");
-    const char *unknown = unknown_member(req->json, allowed);
-    const char *key;
-    json_t *v;
+    const char *field = NULL;
+    const char *message = NULL;
     struct job *j;
     enum bo1_status st = job_begin(req, JOB_INPUT, 1, &j);
 
     if (st != BO1_OK)
         return st;
-    if (unknown)
-        return field_error(req, j, unknown, "unknown field");
-    if (skip && !json_is_boolean(skip))
-        return field_error(req, j, "skip", "must be a boolean");
-    if (!answers && !json_is_true(skip))
-        return field_error(req, j, "answers", "required unless skip is true");
-    if (answers) {
-        if (!json_is_object(answers) || json_object_size(answers) > 10)
-            return field_error(req, j, "answers",
-                               "must be an object of at most 10 question_id: text pairs");
-        json_object_foreach((json_t *)answers, key, v)
-        {
-            if (strlen(key) > 64)
-                return field_error(req, j, "answers", "question ids are at most 64 characters");
-            if (!json_is_string(v) || bo1_utf8_length(json_string_value(v)) > 5000)
-                return field_error(req, j, "answers",
-                                   "each answer must be a string of at most 5000 characters");
-        }
+    st = bo1_answers_request_validate(req->json, &j->payload, &field, &message);
+    if (st == BO1_BAD_FIELD)
+        return field_error(req, j, field, message);
+    if (st != BO1_OK) {
+        job_free(j);
+        return st;
     }
     snprintf(j->action, sizeof(j->action), "answers");
-    j->payload = json_pack("{s:O?, s:b}", "answers", answers, "skip", json_is_true(skip));
     return job_post(j);
 }
 
 enum bo1_status h_sessions_interjections(struct bo1_http_req *req)
 {
-    static const char *const allowed[] = {"text", NULL};
-    const json_t *text = json_object_get(req->json, "text");
-    const char *unknown = unknown_member(req->json, allowed);
+    const char *field = NULL;
+    const char *message = NULL;
     struct job *j;
     enum bo1_status st = job_begin(req, JOB_INPUT, 1, &j);
-    size_t n;
 
     if (st != BO1_OK)
         return st;
-    if (unknown)
-        return field_error(req, j, unknown, "unknown field");
-    if (!json_is_string(text))
-        return field_error(req, j, "text", "required string of 1 to 2000 characters");
-    n = bo1_utf8_length(json_string_value(text));
-    if (n < 1 || n > 2000 ||
-        strspn(json_string_value(text), " \t\r\n") == strlen(json_string_value(text)))
-        return field_error(req, j, "text", "required string of 1 to 2000 characters");
+    st = bo1_interjection_request_validate(req->json, &j->payload, &field, &message);
+    if (st == BO1_BAD_FIELD)
+        return field_error(req, j, field, message);
+    if (st != BO1_OK) {
+        job_free(j);
+        return st;
+    }
     snprintf(j->action, sizeof(j->action), "interjection");
-    j->payload = json_pack("{s:O}", "text", text);
     return job_post(j);
-}
-
-/* A stream id "ms-seq" or "0". */
-int bo1_handlers_stream_id_valid(const char *s)
-{
-    size_t a = strspn(s, "0123456789");
-
-    if (strcmp(s, "0") == 0)
-        return 1;
-    if (a == 0 || a > 20 || s[a] != '-')
-        return 0;
-    s += a + 1;
-    a = strspn(s, "0123456789");
-    return a > 0 && a <= 20 && s[a] == '\0';
 }
 
 enum bo1_status h_sessions_events_page(struct bo1_http_req *req)
@@ -616,7 +536,7 @@ enum bo1_status h_sessions_events_page(struct bo1_http_req *req)
     if (after && !bo1_handlers_stream_id_valid(after))
         return bad_query(req, j, "after", "an event id such as 1732800000000-0, or 0");
     snprintf(j->after, sizeof(j->after), "%s", after ? after : "0");
-    j->limit = parse_limit(bo1_req_query(req, "limit"), 100, 1000);
+    j->limit = bo1_handlers_parse_limit(bo1_req_query(req, "limit"), 100, 1000);
     if (!j->limit)
         return bad_query(req, j, "limit", "an integer from 1 to 1000");
     return job_post(j);

@@ -501,6 +501,7 @@ static void deliver_chat(struct bo1_llm_call *c, unsigned latency)
     r.latency_ms = latency;
     r.attempts = c->attempts;
     r.http_status = c->http_status;
+    llm_utf8_sanitize(c->message); /* cut to size, it may end mid-character */
     r.error_message = st == BO1_OK ? "" : c->message;
     stat_record(gw, c, model, st == BO1_OK ? &r.usage : NULL, r.cost_usd, r.cost_known, latency,
                 st);
@@ -520,6 +521,7 @@ static void deliver_post(struct bo1_llm_call *c, unsigned latency)
     r.request_id = c->request_id ? c->request_id : "";
     r.attempts = c->attempts;
     r.latency_ms = latency;
+    llm_utf8_sanitize(c->message);
     r.error_message = c->status == BO1_OK ? "" : c->message;
     stat_record(c->gw, c, c->model, NULL, 0, 0, latency, c->status);
     c->post_cb(&r, c->arg);

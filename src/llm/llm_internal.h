@@ -62,6 +62,14 @@ unsigned llm_backoff_ms(unsigned failures, unsigned base_ms, unsigned cap_ms, do
 void llm_error_fields(const char *body, size_t len, char *type, size_t type_len, char *message,
                       size_t message_len, char *code, size_t code_len);
 
+/**
+ * Replace, in place, every byte of @s that is not part of a valid UTF-8 sequence with '?'
+ * (what jansson accepts: no overlong forms, surrogates or code points past U+10FFFF).
+ * Messages cut to a buffer's size, or quoting provider bytes, go through it before they
+ * reach JSON.
+ */
+void llm_utf8_sanitize(char *s);
+
 /* A xorshift64* generator for jitter (deterministic when seeded). */
 double llm_rand01(uint64_t *state);
 

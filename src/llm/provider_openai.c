@@ -133,6 +133,7 @@ enum bo1_status llm_openai_decode(const char *body, size_t len, struct llm_answe
     root = json_loadb(body, len, 0, &jerr);
     if (!root) {
         snprintf(why, why_len, "reply is not JSON (%s at byte %d)", jerr.text, jerr.position);
+        llm_utf8_sanitize(why); /* jansson quotes the offending bytes */
         goto out;
     }
     if (!json_is_object(root)) {

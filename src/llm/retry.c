@@ -14,11 +14,47 @@
 /* Waits a server asks for beyond this are not believed; the deadline still applies. */
 #define MAX_SERVER_WAIT_MS (10L * 60 * 1000)
 
+void llm_utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+
+    while (*p) {
+        unsigned c = *p;
+        size_t need = c >= 0xC2 && c <= 0xDF   ? 1
+                      : c >= 0xE0 && c <= 0xEF ? 2
+                      : c >= 0xF0 && c <= 0xF4 ? 3
+                                               : 0;
+        unsigned long value = c & (0x3F >> need);
+        size_t k;
+
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        for (k = 1; need && k <= need; k++) {
+            if ((p[k] & 0xC0) != 0x80)
+                break;
+            value = (value << 6) | (p[k] & 0x3F);
+        }
+        /* Not a whole sequence, overlong, a surrogate or past U+10FFFF: one '?' per byte. */
+        if (!need || k <= need || (need == 2 && value < 0x800) ||
+            (need == 3 && (value < 0x10000 || value > 0x10FFFF)) ||
+            (value >= 0xD800 && value <= 0xDFFF)) {
+            *p++ = '?';
+            continue;
+        }
+        p += need + 1;
+    }
+}
+
+/* Copy @src into @dst, cut to @n - 1 bytes: a cut may split a character, so the copy is
+ * sanitised (error messages end up in JSON events, which must be valid UTF-8). */
 static void copy_str(char *dst, size_t n, const char *src)
 {
     if (n == 0)
         return;
     snprintf(dst, n, "%s", src ? src : "");
+    llm_utf8_sanitize(dst);
 }
 
 static const char *trim(const char *s, size_t *len)
@@ -293,6 +329,7 @@ void llm_classify(const struct llm_attempt *a, time_t now, struct llm_verdict *v
     }
     snprintf(v->message, sizeof(v->message), "%s answered HTTP %ld%s%s: %s", a->provider, st,
              etype[0] ? " " : "", etype, emsg);
+    llm_utf8_sanitize(v->message);
 
     have_should = header_bool(a->should_retry, &should);
     if (have_should)

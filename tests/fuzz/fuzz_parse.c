@@ -3,7 +3,7 @@
  * The first input byte picks the MODEL_IO task (modulo the task count); the rest is the
  * answer text. Beyond "no crash", it checks the contract: a result is an object whose
  * strings are NUL-free UTF-8 that jansson can encode, and a failure always has a reason.
- * tests/unit/test_parse_corpus.c includes this file to replay the corpus under gcc.
+ * tests/unit/test_fuzz_corpus.c includes this file to replay the corpus under gcc.
  *
  * fuzz-sources: src/parse/extract.c src/parse/answer.c src/core/buf.c src/core/status.c
  * fuzz-pkgs: jansson

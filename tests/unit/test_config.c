@@ -149,6 +149,46 @@ START_TEST(test_config_bad_env_file_line_is_reported)
 }
 END_TEST
 
+START_TEST(test_config_redis_password_may_hold_an_at_sign)
+{
+    const char *env[] = {"REDIS_URL=redis://:p@ss@cache.local:6390/3", NULL};
+    struct bo1_config cfg;
+    char *why = NULL;
+
+    ck_assert_int_eq(load(&cfg, env, &why), BO1_OK);
+    ck_assert_str_eq(cfg.redis_password, "p@ss");
+    ck_assert_str_eq(cfg.redis_host, "cache.local");
+    ck_assert_uint_eq(cfg.redis_port, 6390);
+    ck_assert_uint_eq(cfg.redis_db, 3);
+    bo1_config_fini(&cfg);
+}
+END_TEST
+
+START_TEST(test_config_load_text_reads_env_file_contents)
+{
+    char *envp[] = {"PORT=9100", NULL};
+    const char dotenv[] = "# c\nexport PORT=1\nBO1_LOG_LEVEL='warn'\n";
+    struct bo1_config cfg;
+    char *why = NULL;
+    char *long_line = malloc(5000);
+
+    ck_assert_int_eq(bo1_config_load_text(&cfg, envp, dotenv, strlen(dotenv), "t.env", &why),
+                     BO1_OK);
+    ck_assert_uint_eq(cfg.port, 9100);
+    ck_assert_str_eq(cfg.log_level, "warn");
+    bo1_config_fini(&cfg);
+
+    ck_assert_ptr_nonnull(long_line);
+    memset(long_line, 'a', 5000);
+    memcpy(long_line, "BO1_DATA_DIR=", 13);
+    ck_assert_int_eq(bo1_config_load_text(&cfg, envp, long_line, 5000, "t.env", &why),
+                     BO1_CONFIG_INVALID);
+    ck_assert_ptr_nonnull(strstr(why, "t.env:1: line longer than"));
+    free(why);
+    free(long_line);
+}
+END_TEST
+
 START_TEST(test_config_redacts_secrets)
 {
     const char *env[] = {"ANTHROPIC_API_KEY=sk-ant-secret", "REDIS_URL=redis://:hunter2@h:1/0",
@@ -184,6 +224,8 @@ static Suite *config_suite(void)
                         (int)(sizeof(invalid_cases) / sizeof(invalid_cases[0])));
     tcase_add_test(tc, test_config_bad_env_file_line_is_reported);
     tcase_add_test(tc, test_config_redacts_secrets);
+    tcase_add_test(tc, test_config_redis_password_may_hold_an_at_sign);
+    tcase_add_test(tc, test_config_load_text_reads_env_file_contents);
     suite_add_tcase(s, tc);
     return s;
 }

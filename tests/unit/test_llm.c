@@ -146,6 +146,21 @@ START_TEST(test_llm_backoff_is_full_jitter_exponential_and_capped)
 }
 END_TEST
 
+START_TEST(test_llm_utf8_sanitize_keeps_valid_text_and_masks_the_rest)
+{
+    char ok[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+    char cut[] = "abc\xc3";
+    char bad[] = "\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82";
+
+    llm_utf8_sanitize(ok);
+    ck_assert_str_eq(ok, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    llm_utf8_sanitize(cut);
+    ck_assert_str_eq(cut, "abc?");
+    llm_utf8_sanitize(bad); /* overlong, surrogate, past U+10FFFF, truncated */
+    ck_assert_str_eq(bad, "?? ??? ???? ??");
+}
+END_TEST
+
 START_TEST(test_llm_retry_after_forms)
 {
     time_t now = 1700000000; /* Tue, 14 Nov 2023 22:13:20 GMT */
@@ -1233,6 +1248,7 @@ static Suite *llm_suite(void)
     tcase_add_test(pure, test_llm_pricing_missing_file_stops_gateway_start);
     tcase_add_test(pure, test_llm_backoff_is_full_jitter_exponential_and_capped);
     tcase_add_test(pure, test_llm_retry_after_forms);
+    tcase_add_test(pure, test_llm_utf8_sanitize_keeps_valid_text_and_masks_the_rest);
     tcase_add_test(pure, test_llm_classify_follows_model_io_rules);
     tcase_add_test(pure, test_llm_classify_spend_limit_is_never_retried);
     tcase_add_test(pure, test_llm_classify_network_errors);

@@ -1,14 +1,17 @@
-/* Replays the libFuzzer seed corpus tests/fuzz/corpus/parse/ through the fuzz target under
- * the normal toolchain, so every crash once found stays fixed (one test per corpus file). */
+/* Replays the checked-in corpus tests/fuzz/corpus/<FUZZ_TARGET>/ through one libFuzzer target
+ * (FUZZ_SOURCE, included here) under the normal toolchain, without libFuzzer, so every crash
+ * once found stays fixed: one Check test per corpus file. tests/meson.build builds this once
+ * per target and runs it under both the normal and the ASan+UBSan build. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../fuzz/fuzz_parse.c"
+#include FUZZ_SOURCE
 
-#define MAX_INPUTS 4096
+#define MAX_INPUTS      8192
+#define MAX_INPUT_BYTES (4u << 20)
 
 static char *inputs[MAX_INPUTS];
 static size_t n_inputs;
@@ -26,7 +29,7 @@ static void collect(void)
     DIR *d;
     struct dirent *e;
 
-    snprintf(dir, sizeof(dir), "%s/tests/fuzz/corpus/parse", root ? root : ".");
+    snprintf(dir, sizeof(dir), "%s/tests/fuzz/corpus/%s", root ? root : ".", FUZZ_TARGET);
     d = opendir(dir);
     for (e = d ? readdir(d) : NULL; e; e = readdir(d)) {
         char path[1400];
@@ -45,48 +48,48 @@ static void collect(void)
     qsort(inputs, n_inputs, sizeof(inputs[0]), cmp_str);
 }
 
-START_TEST(test_parse_corpus_input_keeps_contract)
+START_TEST(test_fuzz_corpus_input_keeps_contract)
 {
     FILE *f = fopen(inputs[_i], "rb");
     uint8_t *buf;
+    uint8_t *exact;
     size_t n;
 
     ck_assert_msg(f != NULL, "cannot open %s", inputs[_i]);
-    buf = malloc(BO1_PARSE_MAX_BYTES + 2);
+    buf = malloc(MAX_INPUT_BYTES + 1);
     ck_assert_ptr_nonnull(buf);
-    n = fread(buf, 1, BO1_PARSE_MAX_BYTES + 2, f);
+    n = fread(buf, 1, MAX_INPUT_BYTES + 1, f);
     fclose(f);
+    ck_assert_msg(n <= MAX_INPUT_BYTES, "%s is larger than %u bytes", inputs[_i], MAX_INPUT_BYTES);
     /* An exact-size copy so ASan sees any read past the input. */
-    {
-        uint8_t *exact = malloc(n ? n : 1);
-
-        ck_assert_ptr_nonnull(exact);
-        memcpy(exact, buf, n);
-        ck_assert_int_eq(LLVMFuzzerTestOneInput(exact, n), 0);
-        free(exact);
-    }
+    exact = malloc(n ? n : 1);
+    ck_assert_ptr_nonnull(exact);
+    memcpy(exact, buf, n);
     free(buf);
+    ck_assert_int_eq(LLVMFuzzerTestOneInput(exact, n), 0);
+    free(exact);
 }
 END_TEST
 
-START_TEST(test_parse_corpus_is_not_empty)
+START_TEST(test_fuzz_corpus_is_not_empty)
 {
-    ck_assert_msg(n_inputs >= 20, "only %zu corpus inputs", n_inputs);
+    ck_assert_msg(n_inputs >= FUZZ_MIN_INPUTS, "only %zu corpus inputs for %s", n_inputs,
+                  FUZZ_TARGET);
     ck_assert_msg(n_skipped == 0, "%zu corpus inputs not replayed (raise MAX_INPUTS)", n_skipped);
 }
 END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("parse_corpus");
+    Suite *s = suite_create("corpus_" FUZZ_TARGET);
     TCase *tc = tcase_create("replay");
     SRunner *sr;
     int failed;
 
     collect();
-    tcase_add_test(tc, test_parse_corpus_is_not_empty);
+    tcase_add_test(tc, test_fuzz_corpus_is_not_empty);
     if (n_inputs > 0)
-        tcase_add_loop_test(tc, test_parse_corpus_input_keeps_contract, 0, (int)n_inputs);
+        tcase_add_loop_test(tc, test_fuzz_corpus_input_keeps_contract, 0, (int)n_inputs);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
