@@ -554,6 +554,26 @@ static const char *choice_name(const char *choices, unsigned idx, char *out, siz
     return out;
 }
 
+/* @url with any user:password@ part replaced, so a credential in a base URL is not logged. */
+static json_t *redacted_url(const char *url)
+{
+    const char *host = strstr(url, "://");
+    const char *at;
+    size_t end;
+
+    if (!host)
+        return json_string(url);
+    host += 3;
+    end = strcspn(host, "/?#");
+    at = memchr(host, '@', end);
+    if (!at)
+        return json_string(url);
+    /* The last '@' before the path ends the credentials (a password may hold '@'). */
+    while (memchr(at + 1, '@', end - (size_t)(at + 1 - host)))
+        at = memchr(at + 1, '@', end - (size_t)(at + 1 - host));
+    return json_sprintf("%.*s[redacted]@%s", (int)(host - url), url, at + 1);
+}
+
 json_t *bo1_config_to_json_redacted(const struct bo1_config *cfg)
 {
     json_t *o = json_object();
@@ -587,8 +607,10 @@ json_t *bo1_config_to_json_redacted(const struct bo1_config *cfg)
             v = json_string((*(char *const *)f)[0] ? "[redacted]" : "");
             break;
         case KNOB_STR:
-        case KNOB_URL:
             v = json_string(*(char *const *)f);
+            break;
+        case KNOB_URL:
+            v = redacted_url(*(char *const *)f);
             break;
         }
         json_object_set_new(o, k->name, v ? v : json_null());

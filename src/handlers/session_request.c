@@ -26,6 +26,20 @@ size_t bo1_utf8_length(const char *s)
     return n;
 }
 
+/* Code points of @s without its leading and trailing blanks. */
+static size_t non_blank_length(const char *s)
+{
+    size_t lead = strspn(s, " \t\r\n");
+    size_t end = strlen(s);
+
+    while (end > lead && strchr(" \t\r\n", s[end - 1]))
+        end--;
+    size_t n = 0;
+    for (size_t i = lead; i < end; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
 static void add_error(json_t *errors, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -152,8 +166,7 @@ static void check_problem(json_t *errors, const json_t *p)
     else {
         const char *s = json_string_value(statement);
         size_t n = bo1_utf8_length(s);
-        size_t blank = strspn(s, " \t\r\n");
-        if (n < STATEMENT_MIN || n > STATEMENT_MAX || n - blank < STATEMENT_MIN)
+        if (n < STATEMENT_MIN || n > STATEMENT_MAX || non_blank_length(s) < STATEMENT_MIN)
             add_error(errors, "problem.statement", "must be %d to %d characters (got %zu)",
                       STATEMENT_MIN, STATEMENT_MAX, n);
     }
@@ -219,8 +232,8 @@ static json_t *check_options(json_t *errors, const json_t *o,
                              const struct bo1_session_defaults *def, bo1_persona_known_cb *known,
                              void *known_arg)
 {
-    static const char *const fields[] = {"personas", "max_rounds", "budget_usd",
-                                         "clarify",  "start",      NULL};
+    static const char *const fields[] = {"personas", "max_rounds",   "budget_usd", "clarify",
+                                         "start",    "one_way_door", NULL};
     json_t *out = json_pack("{s:n, s:n, s:f, s:b, s:b}", "personas", "max_rounds", "budget_usd",
                             def->budget_usd, "clarify", 1, "start", 1);
     const json_t *v;

@@ -191,8 +191,12 @@ END_TEST
 
 START_TEST(test_config_redacts_secrets)
 {
-    const char *env[] = {"ANTHROPIC_API_KEY=sk-ant-secret", "REDIS_URL=redis://:hunter2@h:1/0",
-                         "BO1_API_KEYS=topsecret", NULL};
+    const char *env[] = {"ANTHROPIC_API_KEY=sk-ant-secret",
+                         "REDIS_URL=redis://:hunter2@h:1/0",
+                         "BO1_API_KEYS=topsecret",
+                         "OPENAI_BASE_URL=https://bob:pa@ss@proxy.example:8443/v1",
+                         "ANTHROPIC_BASE_URL=https://api.anthropic.com/path@x",
+                         NULL};
     struct bo1_config cfg;
     char *why = NULL;
     json_t *j;
@@ -206,6 +210,13 @@ START_TEST(test_config_redacts_secrets)
     ck_assert_ptr_null(strstr(text, "topsecret"));
     ck_assert_str_eq(json_string_value(json_object_get(j, "ANTHROPIC_API_KEY")), "[redacted]");
     ck_assert_str_eq(json_string_value(json_object_get(j, "OPENAI_API_KEY")), "");
+    /* Credentials in a base URL are not logged; the rest of the URL is. */
+    ck_assert_ptr_null(strstr(text, "pa@ss"));
+    ck_assert_ptr_null(strstr(text, "bob"));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "OPENAI_BASE_URL")),
+                     "https://[redacted]@proxy.example:8443/v1");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "ANTHROPIC_BASE_URL")),
+                     "https://api.anthropic.com/path@x");
     free(text);
     json_decref(j);
     bo1_config_fini(&cfg);
