@@ -23,6 +23,10 @@
 #include "bo1/store.h"
 
 #define MAX_EVENTS_PER_WRITE 64
+/* bo1_lua_append takes 3 keys and 8 fixed arguments before the events. */
+#define APPEND_FIXED_ARGS 11
+/* "EVAL", the script, the key count, then the keys and arguments. */
+#define EVAL_MAX_ARGS (3 + APPEND_FIXED_ARGS + MAX_EVENTS_PER_WRITE)
 
 struct run {
     struct bo1_runner *r;
@@ -80,15 +84,18 @@ static const char *elem(const redisReply *r, size_t i)
 static enum bo1_status eval(struct bo1_runner *r, const char *script, int nkeys,
                             const char *const *argv, int argc, bo1_store_reply_cb *cb, void *arg)
 {
-    const char *v[40];
+    const char *v[EVAL_MAX_ARGS];
     char nk[8];
     int n = 0;
 
+    /* Never send a shortened command: a cut EVAL would drop events without a trace. */
+    if (argc < 0 || argc > EVAL_MAX_ARGS - 3)
+        return BO1_INTERNAL;
     snprintf(nk, sizeof(nk), "%d", nkeys);
     v[n++] = "EVAL";
     v[n++] = script;
     v[n++] = nk;
-    for (int i = 0; i < argc && n < 40; i++)
+    for (int i = 0; i < argc; i++)
         v[n++] = argv[i];
     return bo1_store_command_argv(r->store, cb, arg, n, v, NULL);
 }
@@ -273,7 +280,7 @@ static json_t *make_doc(struct run *run, const json_t *state)
 static void flush(struct run *run)
 {
     struct bo1_runner *r = run->r;
-    const char *argv[9 + MAX_EVENTS_PER_WRITE];
+    const char *argv[APPEND_FIXED_ARGS + MAX_EVENTS_PER_WRITE];
     char keys[3][64];
     char now[24];
     char ttl[16];
