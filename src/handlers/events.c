@@ -162,6 +162,23 @@ static void format_event(struct bo1_buf *b, const char *id, json_t *ev)
     free(data);
 }
 
+/* A session's log ends with session.completed, or with session.status failed/cancelled
+ * (ENGINE.md: failed and cancelled sessions do not publish session.completed). */
+static int is_terminal(const json_t *ev)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *status;
+
+    if (!type)
+        return 0;
+    if (strcmp(type, "session.completed") == 0)
+        return 1;
+    if (strcmp(type, "session.status") != 0)
+        return 0;
+    status = json_string_value(json_object_get(json_object_get(ev, "data"), "status"));
+    return status && (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
+}
+
 /* Deliver @events (array of event objects with "id") to @c; returns 1 if terminal seen. */
 static int deliver(struct client *c, json_t *events)
 {
@@ -178,8 +195,7 @@ static int deliver(struct client *c, json_t *events)
             continue;
         format_event(&b, id, ev);
         snprintf(c->last_id, sizeof(c->last_id), "%s", id);
-        const char *type = json_string_value(json_object_get(ev, "type"));
-        if (type && strcmp(type, "session.completed") == 0)
+        if (is_terminal(ev))
             terminal = 1;
     }
     client_push(c, b.data ? b.data : "", b.len, terminal);

@@ -339,6 +339,7 @@ class SseFollower(threading.Thread):
                 cur_type = line[6:].strip()
             elif line.startswith("data:"):
                 data.append(line[5:].strip())
+        r.close()  # the response holds the socket open until closed itself
         conn.close()
         return last
 
