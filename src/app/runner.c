@@ -34,9 +34,11 @@ struct run {
     char id[32];
     char job_entry[48];
     struct bo1_session *s;
-    json_t *base_doc; /* the create document: id, problem, options, created_at, ... */
-    json_t *events;   /* array of event texts not yet written */
-    json_t *ckpt;     /* latest checkpoint not yet written, or NULL */
+    json_t *base_doc;    /* the create document: id, problem, options, created_at, ... */
+    json_t *events;      /* array of event texts not yet written */
+    json_t *ckpt;        /* latest checkpoint not yet written, or NULL */
+    json_t *sent_events; /* the write in flight: put back if it fails, or NULL */
+    json_t *sent_ckpt;
     int writing;
     int polling;
     int stopping; /* lease lost or shutting down: write nothing more */
@@ -124,6 +126,8 @@ static void run_free(struct run *run)
     json_decref(run->base_doc);
     json_decref(run->events);
     json_decref(run->ckpt);
+    json_decref(run->sent_events);
+    json_decref(run->sent_ckpt);
     free(run);
 }
 
@@ -226,6 +230,24 @@ static void maybe_finish(struct run *run)
     run_release(run, 0);
 }
 
+/* The write in flight failed: put its events back in front of the pending ones, and its
+ * checkpoint unless a newer one is pending. Redis may have applied it before the reply was
+ * lost; then the retry repeats those events (delivery is at-least-once, never lossy). */
+static void put_back_sent(struct run *run)
+{
+    if (run->sent_events) {
+        json_array_extend(run->sent_events, run->events);
+        json_decref(run->events);
+        run->events = run->sent_events;
+        run->sent_events = NULL;
+    }
+    if (run->sent_ckpt && !run->ckpt)
+        run->ckpt = run->sent_ckpt;
+    else
+        json_decref(run->sent_ckpt);
+    run->sent_ckpt = NULL;
+}
+
 static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
 {
     struct run *run = arg;
@@ -236,9 +258,14 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     if (release_if_stopped(run))
         return;
     if (st != BO1_OK || !code) {
-        /* Redis away: keep what is pending and try again on the next tick. */
+        /* Redis away: keep what was sent and try again on the next tick. */
+        put_back_sent(run);
         return;
     }
+    json_decref(run->sent_events);
+    json_decref(run->sent_ckpt);
+    run->sent_events = NULL;
+    run->sent_ckpt = NULL;
     if (strcmp(code, "LOST_LEASE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
         bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
                      "session taken away from this instance; stopping it here");
@@ -290,15 +317,19 @@ static void flush(struct run *run)
     size_t n_ev = json_array_size(run->events);
     int argc = 0;
     json_t *sent;
+    json_t *rest;
+    json_t *ckpt = run->ckpt;
 
     if (run->writing || run->stopping || (n_ev == 0 && !run->ckpt))
         return;
-    if (n_ev > MAX_EVENTS_PER_WRITE)
+    if (n_ev > MAX_EVENTS_PER_WRITE) {
         n_ev = MAX_EVENTS_PER_WRITE;
-    if (run->ckpt) {
-        json_t *doc = make_doc(run, run->ckpt);
+        ckpt = NULL; /* the checkpoint goes with the last of its events, never before them */
+    }
+    if (ckpt) {
+        json_t *doc = make_doc(run, ckpt);
         doc_text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-        ckpt_text = json_dumps(run->ckpt, JSON_COMPACT);
+        ckpt_text = json_dumps(ckpt, JSON_COMPACT);
         json_decref(doc);
     }
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
@@ -312,7 +343,7 @@ static void flush(struct run *run)
     argv[argc++] = keys[2];
     argv[argc++] = r->instance;
     argv[argc++] = max;
-    argv[argc++] = run->ckpt ? api_status(run) : "";
+    argv[argc++] = ckpt ? api_status(run) : "";
     argv[argc++] = doc_text ? doc_text : "";
     argv[argc++] = now;
     argv[argc++] = ttl;
@@ -322,14 +353,17 @@ static void flush(struct run *run)
         argv[argc++] = json_string_value(json_array_get(run->events, i));
     if (eval(r, bo1_lua_append, 3, argv, argc, on_written, run) == BO1_OK) {
         run->writing = 1;
-        /* What was sent is no longer pending. */
+        /* What was sent is in flight until Redis confirms it (on_written). */
         sent = json_array();
-        for (size_t i = n_ev; i < json_array_size(run->events); i++)
-            json_array_append(sent, json_array_get(run->events, i));
+        rest = json_array();
+        for (size_t i = 0; i < json_array_size(run->events); i++)
+            json_array_append(i < n_ev ? sent : rest, json_array_get(run->events, i));
         json_decref(run->events);
-        run->events = sent;
-        json_decref(run->ckpt);
-        run->ckpt = NULL;
+        run->events = rest;
+        run->sent_events = sent;
+        run->sent_ckpt = ckpt;
+        if (ckpt)
+            run->ckpt = NULL;
     }
     free(doc_text);
     free(ckpt_text);
@@ -343,9 +377,13 @@ static void on_report_written(enum bo1_status st, const redisReply *reply, void 
     run->writing = 0;
     if (release_if_stopped(run))
         return;
-    run->report_done = 1; /* even on failure: the state itself is saved */
-    if (st != BO1_OK)
-        bo1_log_warn(NULL, json_pack("{s:s}", "session_id", run->id), "report not stored");
+    if (st != BO1_OK) {
+        /* Redis away: the next tick's maybe_finish writes the report again. */
+        bo1_log_warn(NULL, json_pack("{s:s}", "session_id", run->id),
+                     "report not stored yet; retrying");
+        return;
+    }
+    run->report_done = 1;
     maybe_finish(run);
 }
 

@@ -279,6 +279,7 @@ class SseFollower(threading.Thread):
         self.port, self.sid = port, sid
         self.ids, self.types = [], []
         self.reconnects = 0
+        self.last = None
         self.done = False
         self.errors = []
         self._halt = threading.Event()
@@ -294,10 +295,9 @@ class SseFollower(threading.Thread):
                 pass
 
     def run(self):
-        last = None
         while not self._halt.is_set() and not self.done:
             try:
-                last = self._once(last)
+                self._once()
             except (OSError, http.client.HTTPException, ValueError) as e:
                 if not self._halt.is_set():
                     self.errors.append(str(e))
@@ -305,11 +305,11 @@ class SseFollower(threading.Thread):
                 self.reconnects += 1
                 time.sleep(0.3)
 
-    def _once(self, last):
+    def _once(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         hdrs = {"Accept": "text/event-stream"}
-        if last:
-            hdrs["Last-Event-ID"] = last
+        if self.last:
+            hdrs["Last-Event-ID"] = self.last
         conn.request("GET", f"/api/v1/sessions/{self.sid}/events", headers=hdrs)
         r = conn.getresponse()
         self._sock = conn.sock
@@ -319,16 +319,16 @@ class SseFollower(threading.Thread):
             raise ValueError(f"SSE status {r.status}")
         cur_id, cur_type, data = None, None, []
         while not self._halt.is_set():
-            line = r.fp.readline()
+            line = r.readline()  # de-chunked
             if not line:
                 break
             line = line.decode().rstrip("\r\n")
             if line == "":
                 if cur_id is not None:
+                    payload = json.loads("\n".join(data)) if data else {}
                     self.ids.append(cur_id)
                     self.types.append(cur_type)
-                    last = cur_id
-                    payload = json.loads("\n".join(data)) if data else {}
+                    self.last = cur_id
                     if is_terminal_event(cur_type, payload.get("data", {})):
                         self.done = True
                         break
@@ -341,7 +341,6 @@ class SseFollower(threading.Thread):
                 data.append(line[5:].strip())
         r.close()  # the response holds the socket open until closed itself
         conn.close()
-        return last
 
 
 def is_terminal_event(etype, data):
