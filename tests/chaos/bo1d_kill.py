@@ -7,7 +7,9 @@ round 2, bo1d gets SIGKILL (no checkpoint, no hand-back) and is started again on
 port. The new process must claim the orphaned sessions once their leases (10 s) lapse and
 resume them from the last checkpoint; every session must complete with its whole event
 log (events repeated after the resume are allowed, lost ones are not), and the SSE
-followers reconnect with Last-Event-ID and reach the terminal event.
+followers reconnect with Last-Event-ID and reach the terminal event. Finally bo1d gets
+SIGTERM mid-round with SSE streams open: it must exit 0 within 10 s (ending the streams
+and handing the sessions back), and the restarted process finishes those sessions.
 """
 import os
 import signal
@@ -45,6 +47,20 @@ def body(c, sc):
         c.bo1d.start()
         sc.check(c.wait_ready(20), "bo1d not ready after the restart")
         log(f"bo1d started again (pid {c.bo1d.pid}) in {time.monotonic() - t0:.1f} s")
+    # Then a graceful stop mid-round, with SSE streams open: bo1d must end the streams,
+    # hand the sessions back and exit 0 well within its 30 s grace period.
+    batch = start_sessions(c, 3, tag="[fake:rounds=3] graceful")
+    sessions += batch
+    sid = wait_mid_round(c, [s for s, _ in batch])
+    t0 = time.monotonic()
+    rc = c.bo1d.stop(signal.SIGTERM, wait_s=40)
+    took = time.monotonic() - t0
+    sc.note(f"SIGTERM while {sid} was in round 2 with {len(c.followers)} SSE followers: "
+            f"exit {rc} after {took:.1f} s")
+    sc.check(rc == 0 and took < 10, f"SIGTERM mid-round: exit {rc} after {took:.1f} s "
+             "(want 0 within 10 s)")
+    c.bo1d.start()
+    sc.check(c.wait_ready(20), "bo1d not ready after the graceful restart")
     status = c.wait_terminal([s for s, _ in sessions], 240)
     log(f"statuses: {status}")
     for sid, st in status.items():

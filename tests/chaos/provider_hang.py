@@ -41,7 +41,13 @@ def body(c, sc):
     status = c.wait_terminal([s for s, _ in sessions], 240)
     log(f"statuses: {status}")
     st = fake_statuses(c)
-    sc.note(f"model requests by status (hung ones are logged when released): {st}")
+    held = 0
+    with open(c.fake.log_path, errors="replace") as f:
+        held = sum('"fault":"hang"' in line for line in f)
+    sc.note(f"model requests that reached the provider: {sum(st.values())}, of which {held} "
+            f"were held past the timeout")
+    failed = [s for s in status if status[s] == "failed"]
+    sc.note(f"{len(status) - len(failed)} sessions completed, {len(failed)} failed")
     worst = 0
     for sid, _ in sessions:
         doc = c.session(sid) or {}
