@@ -42,6 +42,7 @@ struct run {
     int writing;
     int polling;
     int stopping; /* lease lost or shutting down: write nothing more */
+    int dropped;  /* taken away by another instance: free without releasing */
     int requeue;  /* when stopping: hand the session to another instance */
     int report_done;
     int64_t last_renew_ms;
@@ -195,16 +196,36 @@ static int release_if_stopped(struct run *run)
 {
     if (!run->stopping)
         return 0;
-    if (!run->writing && !run->polling)
-        run_release(run, run->requeue);
+    if (!run->writing && !run->polling) {
+        if (run->dropped)
+            run_free(run);
+        else
+            run_release(run, run->requeue);
+    }
     return 1;
+}
+
+/* The session was taken away from this instance: forget it now, and free it once no
+ * reply is outstanding (a pending callback still holds @run). */
+static void run_drop(struct run *run, const char *reason)
+{
+    if (!run->dropped) {
+        bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", reason),
+                     "session taken away from this instance; stopping it here");
+        run->dropped = 1;
+        run_unlink(run);
+        atomic_fetch_sub(&run->r->running, 1);
+    }
+    run->stopping = 1;
+    release_if_stopped(run);
 }
 
 static void maybe_finish(struct run *run)
 {
     struct bo1_runner *r = run->r;
 
-    if (run->writing || json_array_size(run->events) || run->ckpt)
+    /* Not while a reply is outstanding: its callback still uses @run. */
+    if (run->writing || run->polling || json_array_size(run->events) || run->ckpt)
         return;
     if (!bo1_session_is_terminal(run->s) && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
         return;
@@ -267,11 +288,7 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     run->sent_events = NULL;
     run->sent_ckpt = NULL;
     if (strcmp(code, "LOST_LEASE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
-        bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
-                     "session taken away from this instance; stopping it here");
-        run_unlink(run);
-        atomic_fetch_sub(&run->r->running, 1);
-        run_free(run);
+        run_drop(run, code);
         return;
     }
     bo1_hub_notify(run->r->hub, run->id);
@@ -507,17 +524,13 @@ static void on_polled(enum bo1_status st, const redisReply *reply, void *arg)
     if (st != BO1_OK || !code)
         return;
     if (strcmp(code, "OK") != 0) {
-        if (!run->writing) {
-            bo1_log_warn(NULL, json_pack("{s:s, s:s}", "session_id", run->id, "reason", code),
-                         "session taken away from this instance; stopping it here");
-            run_unlink(run);
-            atomic_fetch_sub(&r->running, 1);
-            run_free(run);
-        }
+        run_drop(run, code);
         return;
     }
-    if (bo1_session_is_terminal(run->s))
+    if (bo1_session_is_terminal(run->s)) {
+        maybe_finish(run);
         return;
+    }
     for (size_t i = 2; i < reply->elements; i++) {
         json_t *in = json_loads(elem(reply, i) ? elem(reply, i) : "", 0, NULL);
         const char *kind = json_string_value(json_object_get(in, "kind"));

@@ -4,8 +4,8 @@
 Usage: tests/chaos/provider_hang.py <build-dir> [hang-seconds=20]
 bo1d runs with BO1_LLM_TIMEOUT_MS=2000; for the hang window every model call is held for
 30 s by the fake (then half of them, for as long again), after which the provider answers
-normally. Each session must complete, or fail with a clear error; no call may outlive the
-timeout by much (checked through the ledger's latencies); sessions created once the
+normally. Each session must complete, or fail with a clear error; no call may outlive two
+timeouts (its own and the breaker probe's it may wait for; checked in the ledger); sessions created once the
 circuit breaker's cool-down has passed must complete.
 """
 import os
@@ -56,7 +56,10 @@ def body(c, sc):
         if doc.get("status") == "failed":
             sc.note(f"session {sid} failed with: {doc.get('error')}")
     sc.note(f"slowest call in any ledger: {worst} ms (timeout {TIMEOUT_MS} ms)")
-    sc.check(worst < TIMEOUT_MS + 1500, f"a call took {worst} ms with a {TIMEOUT_MS} ms timeout")
+    # A call may wait for the breaker's half-open probe (itself bounded by the timeout)
+    # before its own attempt: two timeouts at most, never the fake's 30 s hold.
+    sc.check(worst < 2 * TIMEOUT_MS + 1500,
+             f"a call took {worst} ms with a {TIMEOUT_MS} ms timeout")
     after = [s for s, _ in sessions[-2:]]
     sc.check(all(status.get(s) == "completed" for s in after),
              "sessions created after the provider recovered did not complete")
