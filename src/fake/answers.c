@@ -506,7 +506,7 @@ static char *answer_vote(uint64_t seed, uint64_t prompt_h, const struct prompt_i
     size_t opt = consensus_option(seed, pi);
     int dissent = fake_hash(voter, "dissent", 7) % 5 == 0;
     char text[256];
-    char reasoning[512];
+    char reasoning[640]; /* the format below can produce up to 563 bytes */
 
     if (dissent)
         opt = (opt + 1 + fake_hash(voter, "which", 5) % (COUNT(options) - 1)) % COUNT(options);
