@@ -21,6 +21,13 @@ void bo1_hub_start(struct bo1_hub *hub);
 /** End every stream and stop the timers. Thread: the loop's. */
 void bo1_hub_stop(struct bo1_hub *hub);
 
+/**
+ * Shutting down: end every open stream after what is already buffered, so the clients
+ * reconnect (with Last-Event-ID) to another instance instead of holding the drain for its
+ * whole grace period. Thread: the loop's.
+ */
+void bo1_hub_drain(struct bo1_hub *hub);
+
 /** Free a stopped hub. NULL-safe. */
 void bo1_hub_free(struct bo1_hub *hub);
 

@@ -48,6 +48,13 @@ static void on_runner_stop(void *arg)
     bo1_runner_stop(app->runner);
 }
 
+static void on_hub_drain(void *arg)
+{
+    struct bo1_app *app = arg;
+
+    bo1_hub_drain(app->hub);
+}
+
 static void on_loop_stop(void *arg)
 {
     struct bo1_app *app = arg;
@@ -324,6 +331,9 @@ enum bo1_status bo1_app_run(struct bo1_app *app)
                            "inflight", (int)bo1_http_server_inflight(app->http)),
                  "shutting down: no new connections, finishing in-flight requests");
     bo1_http_server_quiesce(app->http);
+    /* Live SSE streams never finish by themselves: end them so clients reconnect. */
+    if (app->hub)
+        bo1_loop_post(app->loop, on_hub_drain, app);
     deadline = mono_s() + app->cfg.shutdown_grace_s;
     while (bo1_http_server_inflight(app->http) > 0 && mono_s() < deadline) {
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};

@@ -531,6 +531,13 @@ void bo1_hub_stop(struct bo1_hub *hub)
     }
 }
 
+void bo1_hub_drain(struct bo1_hub *hub)
+{
+    for (struct topic *t = hub->topics; t; t = t->next)
+        for (struct client *c = t->clients; c; c = c->next)
+            client_push(c, "", 0, 1);
+}
+
 void bo1_hub_free(struct bo1_hub *hub)
 {
     free(hub);

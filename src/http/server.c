@@ -243,6 +243,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *con_cls = req;
         begin_request(srv, req);
         req->phase = PHASE_BODY;
+        if (req->pending_error == BO1_TOO_LARGE) {
+            /* A declared length over the limit is refused before any body is read (no
+             * "100 Continue", no reading gigabytes to discard them); MHD then closes. */
+            req->phase = PHASE_DONE;
+            return bo1_reply_problem(req, req->pending_error, req->pending_detail, NULL) == BO1_OK
+                       ? MHD_YES
+                       : MHD_NO;
+        }
         return MHD_YES;
     }
     if (req->phase == PHASE_DONE) {

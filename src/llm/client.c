@@ -551,6 +551,9 @@ static void deliver(struct bo1_llm_call *c)
 
 static void on_attempt_done(struct llm_xfer *x, int curl_code, void *arg);
 
+/* How often a call that found the breaker half-open looks again for the probe's verdict. */
+#define HALF_OPEN_POLL_MS 100
+
 static enum bo1_status start_attempt(struct bo1_llm_call *c)
 {
     struct bo1_llm *gw = c->gw;
@@ -576,6 +579,16 @@ static enum bo1_status start_attempt(struct bo1_llm_call *c)
     }
     if (!llm_breaker_allow(br, now, &c->probe)) {
         char last[450];
+
+        if (br->state == LLM_BREAKER_HALF_OPEN && now + HALF_OPEN_POLL_MS < c->deadline_at) {
+            /* A probe is out: wait for its verdict instead of failing a call the provider
+             * may serve again (calls that raced the probe used to fail their session). */
+            mirror_breaker(gw, c->breaker);
+            c->state = C_WAITING;
+            c->wake_at = now + HALF_OPEN_POLL_MS;
+            reschedule(gw);
+            return BO1_OK;
+        }
 
         snprintf(last, sizeof(last), "%.440s",
                  c->message[0] ? c->message : gw->breaker_last[c->breaker]);

@@ -488,6 +488,41 @@ START_TEST(test_llm_timeouts_are_enforced)
 }
 END_TEST
 
+/* Calls that arrive while the half-open probe is out wait for its verdict: when the
+ * provider is back they are served, not failed with CIRCUIT_OPEN (found by
+ * tests/chaos/provider_hang.py: sessions started right after recovery failed). */
+START_TEST(test_llm_calls_racing_the_probe_wait_for_it)
+{
+    struct bo1_llm_options o;
+    struct bo1_llm_request rq = contribute_request();
+
+    default_options(&o);
+    o.breaker_threshold = 2;
+    o.breaker_cooldown_ms = 300;
+    o.max_attempts = 1;
+    gw_start(&o);
+    set_faults("[{\"error\":\"529\"}]");
+    call_n(2, &rq);
+    call_n(1, &rq);
+    ck_assert_int_eq(T.last.status, BO1_CIRCUIT_OPEN);
+    set_faults("[{\"latency_ms\":200}]"); /* the provider is back, a little slow */
+    h_sleep_ms(350);
+    call_n(6, &rq); /* the first is the probe; five arrive while it is out */
+    for (int i = T.n_done - 6; i < T.n_done; i++)
+        ck_assert_int_eq(T.st[i], BO1_OK);
+    /* A failing probe still fails the waiting calls fast (they see the breaker open). */
+    set_faults("[{\"error\":\"529\"}]");
+    call_n(2, &rq);
+    call_n(1, &rq);
+    h_sleep_ms(350);
+    call_n(4, &rq);
+    ck_assert_int_eq(T.st[T.n_done - 4], BO1_UPSTREAM_OVERLOADED);
+    for (int i = T.n_done - 3; i < T.n_done; i++)
+        ck_assert_int_eq(T.st[i], BO1_CIRCUIT_OPEN);
+    gw_stop();
+}
+END_TEST
+
 START_TEST(test_llm_circuit_breaker_opens_and_recovers)
 {
     struct bo1_llm_options o;
@@ -734,6 +769,7 @@ static Suite *llm_suite(void)
     tcase_add_test(tc, test_llm_retry_after_is_honoured);
     tcase_add_test(tc, test_llm_timeouts_are_enforced);
     tcase_add_test(tc, test_llm_circuit_breaker_opens_and_recovers);
+    tcase_add_test(tc, test_llm_calls_racing_the_probe_wait_for_it);
     tcase_add_test(tc, test_llm_500_concurrent_calls_complete_on_one_loop);
     tcase_add_test(tc, test_llm_embeddings_voyage_and_openai_batched);
     tcase_add_test(tc, test_llm_embeddings_fail_as_one_job);
