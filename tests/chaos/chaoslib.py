@@ -344,9 +344,10 @@ class SseFollower(threading.Thread):
 
 
 def is_terminal_event(etype, data):
-    if etype == "session.completed":
-        return True
-    return etype == "session.status" and (data or {}).get("status") in ("failed", "cancelled")
+    # Every session's log ends with session.completed, whatever the outcome (the runner
+    # appends one after the engine's session.status failed; cancel appends one too); its
+    # data.status says how it ended.
+    return etype == "session.completed"
 
 
 def verify_session(c, sid, follower=None):
