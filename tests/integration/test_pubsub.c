@@ -472,8 +472,8 @@ START_TEST(test_user_actions_reach_the_other_instance_at_once)
     struct delays d;
     const char *types[] = {"clarification.answered", "interjection", "session.completed"};
 
-    fake_faults("{\"task\":\"contribute\",\"latency_ms\":150}");
-    id = session_running_on_a(STEP " [fake:clarify=1] [fake:rounds=6]", "{\"max_rounds\":6}");
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":400}");
+    id = session_running_on_a(STEP " [fake:clarify=1] [fake:rounds=8]", "{\"max_rounds\":8}");
     wait_status(bo1d_a.port, id, "awaiting_input", 20000);
     follower_start(&f, bo1d_b.port, id);
     ck_assert_int_ge(follower_wait(&f, "clarification.requested", 5000), 0);
@@ -489,7 +489,7 @@ START_TEST(test_user_actions_reach_the_other_instance_at_once)
     h_sleep_ms(300); /* the engine stops at its next step boundary */
     json_decref(api_json(bo1d_a.port, 200, "POST", NULL, "/api/v1/sessions/%s/resume", id));
     wait_status(bo1d_a.port, id, "running", 10000);
-    h_sleep_ms(300);
+    h_sleep_ms(100);
     json_decref(api_json(bo1d_a.port, 200, "POST", NULL, "/api/v1/sessions/%s/cancel", id));
     ck_assert_int_ge(follower_wait(&f, "session.completed", 10000), 0);
     follower_join(&f);
