@@ -69,6 +69,13 @@ static void start_bo1d(struct h_proc *p)
     ck_assert_int_eq(h_wait_ready(p->port, 10000), 0);
 }
 
+/* Every follower a test started, so that teardown can end the ones a failed test left
+ * running (their thread still writes into them). */
+struct follower;
+static void follower_free(struct follower *f);
+#define MAX_FOLLOWERS 32
+static struct follower *followers[MAX_FOLLOWERS];
+
 static void setup(void)
 {
     memset(&bo1d_a, 0, sizeof(bo1d_a));
@@ -86,6 +93,10 @@ static void teardown(void)
         ck_assert_int_eq(h_proc_stop(&bo1d_b, SIGTERM, 20000), 0);
     h_proc_stop(&fake, SIGKILL, 2000);
     h_proc_stop(&redis, SIGKILL, 2000);
+    /* streams a failed test left open ended with their server */
+    for (size_t i = 0; i < MAX_FOLLOWERS; i++)
+        if (followers[i])
+            follower_free(followers[i]);
 }
 
 /* ---- HTTP helpers ---------------------------------------------------------------- */
@@ -217,6 +228,7 @@ struct follower {
     json_t *events; /* [{...event, "id", "recv_ms"}], under lock */
     long status;
     int done; /* under lock */
+    int joined;
 };
 
 static size_t on_sse_bytes(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -286,14 +298,22 @@ static void *follower_main(void *arg)
     return NULL;
 }
 
-static void follower_start(struct follower *f, int port, const char *id)
+static struct follower *follower_start(int port, const char *id)
 {
-    memset(f, 0, sizeof(*f));
+    struct follower *f = calloc(1, sizeof(*f));
+    size_t slot = 0;
+
+    ck_assert_ptr_nonnull(f);
+    while (slot < MAX_FOLLOWERS && followers[slot])
+        slot++;
+    ck_assert_uint_lt(slot, MAX_FOLLOWERS);
+    followers[slot] = f;
     snprintf(f->id, sizeof(f->id), "%s", id);
     f->port = port;
     f->events = json_array();
     pthread_mutex_init(&f->lock, NULL);
     ck_assert_int_eq(pthread_create(&f->th, NULL, follower_main, f), 0);
+    return f;
 }
 
 static size_t follower_count(struct follower *f)
@@ -330,14 +350,21 @@ static long long follower_wait(struct follower *f, const char *type, int ms)
 static void follower_join(struct follower *f)
 {
     pthread_join(f->th, NULL);
+    f->joined = 1;
     ck_assert_int_eq(f->status, 200);
 }
 
-static void follower_fini(struct follower *f)
+static void follower_free(struct follower *f)
 {
+    for (size_t i = 0; i < MAX_FOLLOWERS; i++)
+        if (followers[i] == f)
+            followers[i] = NULL;
+    if (!f->joined)
+        pthread_join(f->th, NULL);
     json_decref(f->events);
     free(f->buf);
     pthread_mutex_destroy(&f->lock);
+    free(f);
 }
 
 /* The client got exactly the log: same ids in the same order. */
@@ -431,7 +458,7 @@ static char *session_running_on_a(const char *statement, const char *options)
  * being appended (the old 250 ms poll could not pass the bounds), and nothing is lost. */
 START_TEST(test_cross_instance_events_arrive_at_once)
 {
-    struct follower f;
+    struct follower *f;
     char *id;
     json_t *log;
     long long live_from;
@@ -439,16 +466,16 @@ START_TEST(test_cross_instance_events_arrive_at_once)
 
     fake_faults("{\"task\":\"contribute\",\"latency_ms\":120}");
     id = session_running_on_a(STEP " [fake:rounds=3]", "{}");
-    follower_start(&f, bo1d_b.port, id);
+    f = follower_start(bo1d_b.port, id);
     /* events appended from here on are live for the client (earlier ones are replayed) */
-    ck_assert_int_ge(follower_wait(&f, "session.status", 5000), 0);
+    ck_assert_int_ge(follower_wait(f, "session.status", 5000), 0);
     live_from = wall_ms() + 20;
     wait_status(bo1d_a.port, id, "completed", 60000);
-    follower_join(&f);
+    follower_join(f);
     ck_assert_double_eq(metric(bo1d_b.port, "bo1_sessions_running"), 0);
     log = all_events(bo1d_a.port, id);
-    assert_complete(&f, log);
-    d = delays_since(&f, live_from);
+    assert_complete(f, log);
+    d = delays_since(f, live_from);
     print_delays("cross-instance", d);
     ck_assert_uint_ge(d.n, 20);
     ck_assert_msg(d.p50 < P50_MAX_MS, "p50 %lld ms", d.p50);
@@ -456,7 +483,7 @@ START_TEST(test_cross_instance_events_arrive_at_once)
     ck_assert_double_eq(metric(bo1d_b.port, "bo1_redis_pubsub_up"), 1);
     ck_assert_double_gt(metric(bo1d_b.port, "bo1_redis_pubsub_messages_total"), 0);
     json_decref(log);
-    follower_fini(&f);
+    follower_free(f);
     free(id);
 }
 END_TEST
@@ -465,7 +492,7 @@ END_TEST
  * to A reach a client on B at once, as do the runner's events in between. */
 START_TEST(test_user_actions_reach_the_other_instance_at_once)
 {
-    struct follower f;
+    struct follower *f;
     char *id;
     json_t *log;
     long long live_from;
@@ -475,13 +502,13 @@ START_TEST(test_user_actions_reach_the_other_instance_at_once)
     fake_faults("{\"task\":\"contribute\",\"latency_ms\":400}");
     id = session_running_on_a(STEP " [fake:clarify=1] [fake:rounds=8]", "{\"max_rounds\":8}");
     wait_status(bo1d_a.port, id, "awaiting_input", 20000);
-    follower_start(&f, bo1d_b.port, id);
-    ck_assert_int_ge(follower_wait(&f, "clarification.requested", 5000), 0);
+    f = follower_start(bo1d_b.port, id);
+    ck_assert_int_ge(follower_wait(f, "clarification.requested", 5000), 0);
     h_sleep_ms(100);
     live_from = wall_ms();
     json_decref(
         api_json(bo1d_a.port, 202, "POST", "{\"skip\":true}", "/api/v1/sessions/%s/answers", id));
-    ck_assert_int_ge(follower_wait(&f, "contribution", 30000), 0);
+    ck_assert_int_ge(follower_wait(f, "contribution", 30000), 0);
     json_decref(api_json(bo1d_a.port, 202, "POST", "{\"text\":\"Think about the rent.\"}",
                          "/api/v1/sessions/%s/interjections", id));
     json_decref(api_json(bo1d_a.port, 200, "POST", NULL, "/api/v1/sessions/%s/pause", id));
@@ -491,29 +518,29 @@ START_TEST(test_user_actions_reach_the_other_instance_at_once)
     wait_status(bo1d_a.port, id, "running", 10000);
     h_sleep_ms(100);
     json_decref(api_json(bo1d_a.port, 200, "POST", NULL, "/api/v1/sessions/%s/cancel", id));
-    ck_assert_int_ge(follower_wait(&f, "session.completed", 10000), 0);
-    follower_join(&f);
+    ck_assert_int_ge(follower_wait(f, "session.completed", 10000), 0);
+    follower_join(f);
     log = all_events(bo1d_a.port, id);
-    assert_complete(&f, log);
+    assert_complete(f, log);
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        ck_assert_msg(follower_wait(&f, types[i], 0) >= 0, "no %s", types[i]);
+        ck_assert_msg(follower_wait(f, types[i], 0) >= 0, "no %s", types[i]);
     {
         /* the user's own status events (by: user): paused, queued, cancelled */
         size_t by_user = 0;
-        for (size_t i = 0; i < json_array_size(f.events); i++) {
-            json_t *data = json_object_get(json_array_get(f.events, i), "data");
+        for (size_t i = 0; i < json_array_size(f->events); i++) {
+            json_t *data = json_object_get(json_array_get(f->events, i), "data");
             by_user += json_is_string(json_object_get(data, "by")) &&
                        strcmp(json_string_value(json_object_get(data, "by")), "user") == 0;
         }
         ck_assert_uint_eq(by_user, 3);
     }
-    d = delays_since(&f, live_from);
+    d = delays_since(f, live_from);
     print_delays("user actions on A, client on B", d);
     ck_assert_uint_ge(d.n, 10);
     ck_assert_msg(d.p50 < P50_MAX_MS, "p50 %lld ms", d.p50);
     ck_assert_msg(d.p99 < P99_MAX_MS, "p99 %lld ms", d.p99);
     json_decref(log);
-    follower_fini(&f);
+    follower_free(f);
     free(id);
 }
 END_TEST
@@ -522,7 +549,7 @@ END_TEST
  * subscriber reconnects, and events after the restart arrive at once again. */
 START_TEST(test_redis_restart_subscriber_reconnects)
 {
-    struct follower f;
+    struct follower *f;
     char *id;
     json_t *log;
     long long back_at;
@@ -533,8 +560,8 @@ START_TEST(test_redis_restart_subscriber_reconnects)
     /* long enough that the engine is still deliberating when Redis is back */
     fake_faults("{\"task\":\"contribute\",\"latency_ms\":500}");
     id = session_running_on_a(STEP " [fake:rounds=10]", "{\"max_rounds\":10}");
-    follower_start(&f, bo1d_b.port, id);
-    ck_assert_int_ge(follower_wait(&f, "contribution", 20000), 0);
+    f = follower_start(bo1d_b.port, id);
+    ck_assert_int_ge(follower_wait(f, "contribution", 20000), 0);
     ck_assert_double_eq(metric(bo1d_b.port, "bo1_redis_pubsub_connects_total"), 1);
 
     ck_assert_int_eq(h_proc_stop(&redis, SIGKILL, 2000), 128 + SIGKILL);
@@ -558,10 +585,10 @@ START_TEST(test_redis_restart_subscriber_reconnects)
     back_at = wall_ms();
 
     wait_status(bo1d_a.port, id, "completed", 60000);
-    follower_join(&f);
+    follower_join(f);
     log = all_events(bo1d_a.port, id);
-    assert_complete(&f, log);
-    d = delays_since(&f, back_at);
+    assert_complete(f, log);
+    d = delays_since(f, back_at);
     fprintf(stderr, "restart: %zu events, the last appended %lld ms after the restart\n",
             json_array_size(log), id_ms(json_array_get(log, json_array_size(log) - 1)) - back_at);
     print_delays("after the Redis restart", d);
@@ -569,7 +596,7 @@ START_TEST(test_redis_restart_subscriber_reconnects)
     ck_assert_msg(d.p50 < P50_MAX_MS, "p50 %lld ms", d.p50);
     ck_assert_msg(d.p99 < P99_MAX_MS, "p99 %lld ms", d.p99);
     json_decref(log);
-    follower_fini(&f);
+    follower_free(f);
     free(id);
 }
 END_TEST
@@ -578,7 +605,7 @@ END_TEST
  * through the safety poll; one with its message arrives at once. */
 START_TEST(test_lost_message_is_covered_by_the_safety_poll)
 {
-    struct follower f;
+    struct follower *f;
     char *id;
     redisContext *rc;
     redisReply *rep;
@@ -586,8 +613,8 @@ START_TEST(test_lost_message_is_covered_by_the_safety_poll)
 
     start_bo1d(&bo1d_b);
     id = create(bo1d_b.port, STEP, 0);
-    follower_start(&f, bo1d_b.port, id);
-    ck_assert_int_ge(follower_wait(&f, "session.status", 5000), 0);
+    f = follower_start(bo1d_b.port, id);
+    ck_assert_int_ge(follower_wait(f, "session.status", 5000), 0);
     h_sleep_ms(200);
     rc = redisConnect("127.0.0.1", redis.port);
     ck_assert_ptr_nonnull(rc);
@@ -598,7 +625,7 @@ START_TEST(test_lost_message_is_covered_by_the_safety_poll)
                        "{\"type\":\"interjection\",\"data\":{\"text\":\"unannounced\"}}");
     ck_assert_ptr_nonnull(rep);
     freeReplyObject(rep);
-    got = follower_wait(&f, "interjection", 6000);
+    got = follower_wait(f, "interjection", 6000);
     ck_assert_msg(got >= 0, "an event without a notify message never arrived");
     fprintf(stderr, "unannounced event after %lld ms\n", h_now_ms() - sent);
 
@@ -612,19 +639,19 @@ START_TEST(test_lost_message_is_covered_by_the_safety_poll)
     ck_assert_ptr_nonnull(rep);
     ck_assert_int_eq(rep->type, REDIS_REPLY_STRING);
     freeReplyObject(rep);
-    got = follower_wait(&f, "session.completed", 6000);
+    got = follower_wait(f, "session.completed", 6000);
     ck_assert_msg(got >= 0, "an announced event never arrived");
-    follower_join(&f);
-    ck_assert_uint_eq(follower_count(&f), 3);
+    follower_join(f);
+    ck_assert_uint_eq(follower_count(f), 3);
     {
         /* delivered at once, not by the poll */
-        json_t *last = json_array_get(f.events, 2);
+        json_t *last = json_array_get(f->events, 2);
         long long delay = json_integer_value(json_object_get(last, "recv_ms")) - id_ms(last);
         fprintf(stderr, "announced event after %lld ms\n", delay);
         ck_assert_msg(delay < P99_MAX_MS, "announced event took %lld ms", delay);
     }
     redisFree(rc);
-    follower_fini(&f);
+    follower_free(f);
     free(id);
 }
 END_TEST
@@ -634,7 +661,7 @@ END_TEST
 START_TEST(test_idle_followers_cost_few_commands)
 {
     enum { N = 20, WINDOW_MS = 6000 };
-    struct follower f[N];
+    struct follower *f[N];
     char *ids[N];
     double c0, c1, r0, r1;
     long long t0;
@@ -642,10 +669,10 @@ START_TEST(test_idle_followers_cost_few_commands)
     start_bo1d(&bo1d_b);
     for (int i = 0; i < N; i++) {
         ids[i] = create(bo1d_b.port, STEP, 0);
-        follower_start(&f[i], bo1d_b.port, ids[i]);
+        f[i] = follower_start(bo1d_b.port, ids[i]);
     }
     for (int i = 0; i < N; i++)
-        ck_assert_int_ge(follower_wait(&f[i], "session.status", 5000), 0);
+        ck_assert_int_ge(follower_wait(f[i], "session.status", 5000), 0);
     ck_assert_double_eq(metric(bo1d_b.port, "bo1_sse_clients"), N);
     h_sleep_ms(500);
     c0 = metric(bo1d_b.port, "bo1_redis_commands_total");
@@ -663,9 +690,9 @@ START_TEST(test_idle_followers_cost_few_commands)
     ck_assert_double_le(c1 - c0, 3 * N + 8 * WINDOW_MS / 1000);
     for (int i = 0; i < N; i++) {
         json_decref(api_json(bo1d_b.port, 200, "POST", NULL, "/api/v1/sessions/%s/cancel", ids[i]));
-        ck_assert_int_ge(follower_wait(&f[i], "session.completed", 2000), 0);
-        follower_join(&f[i]);
-        follower_fini(&f[i]);
+        ck_assert_int_ge(follower_wait(f[i], "session.completed", 2000), 0);
+        follower_join(f[i]);
+        follower_free(f[i]);
         free(ids[i]);
     }
 }
@@ -674,31 +701,31 @@ END_TEST
 /* A session deleted through A ends its streams on B promptly (the "deleted" message). */
 START_TEST(test_delete_ends_streams_on_the_other_instance)
 {
-    struct follower f;
+    struct follower *f;
     char *id;
     long long t0;
 
     start_bo1d(&bo1d_a);
     start_bo1d(&bo1d_b);
     id = create(bo1d_a.port, STEP, 0);
-    follower_start(&f, bo1d_b.port, id);
-    ck_assert_int_ge(follower_wait(&f, "session.status", 5000), 0);
+    f = follower_start(bo1d_b.port, id);
+    ck_assert_int_ge(follower_wait(f, "session.status", 5000), 0);
     h_sleep_ms(200);
     t0 = h_now_ms();
     json_decref(api_json(bo1d_a.port, 204, "DELETE", NULL, "/api/v1/sessions/%s", id));
     for (;;) {
         int done;
-        pthread_mutex_lock(&f.lock);
-        done = f.done;
-        pthread_mutex_unlock(&f.lock);
+        pthread_mutex_lock(&f->lock);
+        done = f->done;
+        pthread_mutex_unlock(&f->lock);
         if (done || h_now_ms() - t0 > 5000)
             break;
         h_sleep_ms(5);
     }
     fprintf(stderr, "stream ended %lld ms after the delete\n", h_now_ms() - t0);
     ck_assert_int_lt(h_now_ms() - t0, 1000);
-    follower_join(&f);
-    follower_fini(&f);
+    follower_join(f);
+    follower_free(f);
     free(id);
 }
 END_TEST
