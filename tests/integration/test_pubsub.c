@@ -579,7 +579,7 @@ START_TEST(test_redis_restart_subscriber_reconnects)
     h_proc_stop(&redis, SIGKILL, 2000);
     ck_assert_int_eq(h_redis_start_aof(&redis, h_free_port()), 0);
     /* long enough that the engine is still deliberating when Redis is back */
-    fake_faults("{\"task\":\"contribute\",\"latency_ms\":500}");
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":1000}");
     id = session_running_on_a(STEP " [fake:rounds=10]", "{\"max_rounds\":10}");
     f = follower_start(bo1d_b.port, id);
     ck_assert_int_ge(follower_wait(f, "contribution", 20000), 0);
