@@ -1,11 +1,16 @@
 /* bo1/hub.h - per-instance fan-out of session events to Server-Sent Events clients.
  *
- * One reader per session per instance: a topic follows the session's Redis Stream (woken
- * at once by bo1_hub_notify() when this instance appended, and every 250 ms otherwise,
- * for events other instances wrote) and copies each event to every client of the topic.
+ * One reader per session per instance: a topic follows the session's Redis Stream and
+ * copies each event to every client of the topic. It reads when told that events were
+ * appended: by the notify message every writer publishes (bo1:{<id>}:notify, received on
+ * the store's Pub/Sub connection, so writes of any instance arrive at once) or by
+ * bo1_hub_notify() for this instance's own writes. A slow safety poll (3 s), and a read of
+ * every topic whenever the subscriber reconnects, cover lost messages; while the
+ * subscriber is down, topics poll every 250 ms as before.
  * Owned by the loop thread; clients' byte queues are drained by MHD's content reader. */
 #pragma once
 
+#include "bo1/buf.h"
 #include "bo1/loop.h"
 #include "bo1/status.h"
 
@@ -13,6 +18,8 @@ struct bo1_hub;
 struct bo1_store;
 struct bo1_http_req;
 
+/** Create the hub; it subscribes to the notify messages through @store (before the store starts).
+ */
 enum bo1_status bo1_hub_new(struct bo1_loop *loop, struct bo1_store *store, struct bo1_hub **out);
 
 /** Start the heartbeat timer. Thread: the loop's. */
@@ -31,11 +38,18 @@ void bo1_hub_drain(struct bo1_hub *hub);
 /** Free a stopped hub. NULL-safe. */
 void bo1_hub_free(struct bo1_hub *hub);
 
-/** Events were appended to session @id: read them now. Thread: the loop's. */
-void bo1_hub_notify(struct bo1_hub *hub, const char *id);
+/**
+ * Events up to stream id @upto (NULL: not known) were appended to session @id: read them
+ * now unless already read. Without @upto it only acts while the subscriber is down (its
+ * message will tell). Thread: the loop's.
+ */
+void bo1_hub_notify(struct bo1_hub *hub, const char *id, const char *upto);
 
 /** Connected SSE clients. Thread: any. */
 unsigned bo1_hub_clients(const struct bo1_hub *hub);
+
+/** Append Prometheus lines (clients, stream reads, notify messages) to @out. Thread: any. */
+enum bo1_status bo1_hub_metrics(const struct bo1_hub *hub, struct bo1_buf *out);
 
 /**
  * Open a stream for the suspended @req: replay the events of session @id after @after

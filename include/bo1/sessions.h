@@ -12,6 +12,12 @@
 struct bo1_store;
 
 /**
+ * Every script that appends events publishes on bo1:{<id>}:notify the id of the last event
+ * it appended ("deleted" when the session was deleted); this pattern matches them all.
+ */
+#define BO1_SESSIONS_NOTIFY_PATTERN "bo1:{*}:notify"
+
+/**
  * Result of a session operation. @st: BO1_OK, or NOT_FOUND, WRONG_STATE (@detail holds the
  * current status), RATE_LIMITED (@retry_after_ms set), IDEMPOTENCY_MISMATCH, STORE_DOWN,
  * INTERNAL. @result: borrowed JSON (a session document, a list page, an event page...) or NULL.
@@ -86,6 +92,9 @@ enum bo1_status bo1_sessions_events(struct bo1_store *store, const char *owner, 
  */
 enum bo1_status bo1_sessions_artifacts(struct bo1_store *store, const char *owner, const char *id,
                                        bo1_sessions_cb *cb, void *arg);
+
+/** The session id of a notify channel into @out; BO1_BAD_FIELD when @channel is not one. */
+enum bo1_status bo1_sessions_notify_parse(const char *channel, char out[32]);
 
 /** A new unguessable session id (128 random bits, URL-safe base64url, 22 characters). */
 void bo1_sessions_new_id(char out[32]);

@@ -1,9 +1,14 @@
-/* bo1/store.h - the Redis connection of this instance, owned by the loop thread.
+/* bo1/store.h - the Redis connections of this instance, owned by the loop thread.
  *
  * hiredis async attached to the libuv loop, with its own reconnect: when Redis goes
  * away (closed socket, or no PING answer within the watchdog time) the store is marked
  * down at once and reconnects with capped backoff; readiness follows within ~2 s either
- * way. Commands issued while down fail at once with BO1_STORE_DOWN. */
+ * way. Commands issued while down fail at once with BO1_STORE_DOWN.
+ *
+ * Optionally a second, dedicated connection holds one Pub/Sub subscription (a pattern)
+ * and hands every message to a callback; it reconnects the same way, on its own. Pub/Sub
+ * delivers at most once: what is published while the subscriber is away is lost, which
+ * the "subscribed" callback announces each time the subscription is (re)established. */
 #pragma once
 
 #include <stddef.h>
@@ -34,9 +39,27 @@ struct bo1_store_options {
  */
 typedef void bo1_store_reply_cb(enum bo1_status st, const redisReply *reply, void *arg);
 
+/** A Pub/Sub message on @channel (matching the pattern), borrowed. Thread: the loop's. */
+typedef void bo1_store_message_cb(const char *channel, const char *payload, void *arg);
+
+/**
+ * The subscription is established (at start and after every reconnect of the subscriber):
+ * messages published while it was down were lost, so read whatever they announced.
+ * Thread: the loop's.
+ */
+typedef void bo1_store_subscribed_cb(void *arg);
+
 /** Create the store (copies @opt). Nothing connects until bo1_store_start(). */
 enum bo1_status bo1_store_new(struct bo1_loop *loop, const struct bo1_store_options *opt,
                               struct bo1_store **out);
+
+/**
+ * Keep a dedicated connection subscribed to @pattern (PSUBSCRIBE, copied) and call
+ * @on_message for each message. At most one subscription; call before bo1_store_start().
+ */
+enum bo1_status bo1_store_psubscribe(struct bo1_store *store, const char *pattern,
+                                     bo1_store_message_cb *on_message,
+                                     bo1_store_subscribed_cb *on_subscribed, void *arg);
 
 /** Begin connecting (and keep reconnecting). Thread: the loop's. */
 void bo1_store_start(struct bo1_store *store);
@@ -50,6 +73,9 @@ void bo1_store_free(struct bo1_store *store);
 /** True while connected, authenticated and answering PINGs. Thread: any. */
 int bo1_store_is_up(const struct bo1_store *store);
 
+/** True while the subscription is established and its connection answers. Thread: any. */
+int bo1_store_pubsub_is_up(const struct bo1_store *store);
+
 /**
  * Send a command (hiredis format string). Thread: the loop's.
  * Returns BO1_STORE_DOWN (callback never runs) when not connected.
@@ -61,5 +87,5 @@ enum bo1_status bo1_store_command(struct bo1_store *store, bo1_store_reply_cb *c
 enum bo1_status bo1_store_command_argv(struct bo1_store *store, bo1_store_reply_cb *cb, void *arg,
                                        int argc, const char **argv, const size_t *argvlen);
 
-/** Append Prometheus lines (connection state, errors, reconnects) to @out. Thread: any. */
+/** Append Prometheus lines (connection state, errors, reconnects, Pub/Sub) to @out. Thread: any. */
 enum bo1_status bo1_store_metrics(const struct bo1_store *store, struct bo1_buf *out);

@@ -80,11 +80,7 @@ static enum bo1_status metrics_extra(void *arg, struct bo1_buf *out)
 {
     struct bo1_app *app = arg;
 
-    enum bo1_status st =
-        bo1_buf_printf(out,
-                       "# HELP bo1_sse_clients Connected Server-Sent Events clients.\n"
-                       "# TYPE bo1_sse_clients gauge\nbo1_sse_clients %u\n",
-                       bo1_hub_clients(app->hub));
+    enum bo1_status st = bo1_hub_metrics(app->hub, out);
 
     if (st == BO1_OK && app->runner)
         st = bo1_runner_metrics(app->runner, out);

@@ -87,6 +87,12 @@ static const char *elem(const redisReply *r, size_t i)
     return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str : NULL;
 }
 
+/* The id of the last event an append wrote ({'OK', status, ids...}), or NULL. */
+static const char *last_event_id(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements > 2 ? elem(r, r->elements - 1) : NULL;
+}
+
 static enum bo1_status eval(struct bo1_runner *r, const char *script, int nkeys,
                             const char *const *argv, int argc, bo1_store_reply_cb *cb, void *arg)
 {
@@ -286,7 +292,7 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
         run_lost(run, code);
         return;
     }
-    bo1_hub_notify(run->r->hub, run->id);
+    bo1_hub_notify(run->r->hub, run->id, last_event_id(reply));
     if (status && !bo1_session_is_terminal(run->s)) {
         if (strcmp(status, "cancelled") == 0)
             bo1_engine_cancel(run->r->engine, run->s);
@@ -656,10 +662,9 @@ static void on_fail_written(enum bo1_status st, const redisReply *reply, void *a
 {
     struct run *run = arg;
 
-    (void)st;
-    (void)reply;
     run->writing = 0;
-    bo1_hub_notify(run->r->hub, run->id);
+    if (st == BO1_OK)
+        bo1_hub_notify(run->r->hub, run->id, last_event_id(reply));
     run->stopping = 1;
     release_if_stopped(run);
 }

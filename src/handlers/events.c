@@ -17,8 +17,14 @@
 #include "bo1/store.h"
 #include "handlers_internal.h"
 
-#define REPLAY_PAGE      500
-#define POLL_MS          250
+#define REPLAY_PAGE 500
+/* The hub's tick. While the Pub/Sub subscriber is down, every topic reads its stream at
+ * each tick (the old polling, as a fallback); a read that could not be made is retried at
+ * the next tick. */
+#define TICK_MS 250
+/* While the subscriber is up, a topic that heard nothing reads its stream this often
+ * anyway: a lost message (a subscriber that died silently) delays events, never loses them. */
+#define SAFETY_POLL_MS   3000
 #define HEARTBEAT_MS     15000
 #define CLIENT_BUF_LIMIT (4u << 20)
 /* Bytes MHD asks on_sse_read for at once; a round's burst of events (several contributions
@@ -55,10 +61,13 @@ struct topic {
     char id[32];
     char owner[17];
     char last_id[48];
-    uv_timer_t poll;
+    char want_id[48];      /* the newest event announced while a read was in flight */
+    uint64_t last_read_ms; /* when the last read was sent */
     int fetching;
-    int again;
-    int closing;
+    int again;     /* read again once the read in flight returns (if want_id is not covered) */
+    int again_any; /* ... in any case (an announcement without an event id) */
+    int retry;     /* a wanted read failed or could not be sent: the next tick retries */
+    int closing;   /* unlinked and finished; freed when the read in flight returns */
 };
 
 struct bo1_hub {
@@ -66,9 +75,12 @@ struct bo1_hub {
     struct bo1_store *store;
     struct topic *topics;
     uv_timer_t heartbeat;
+    uv_timer_t tick;
     int started;
     int stopping;
     atomic_uint n_clients;
+    atomic_ullong reads;
+    atomic_ullong wakeups;
 };
 
 /* "ms-seq" stream ids compare numerically, part by part. */
@@ -256,11 +268,7 @@ static int deliver(struct client *c, json_t *events)
 
 static void topic_fetch(struct topic *t);
 
-static void on_topic_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
+/* End the topic and its clients; its memory goes once no read is in flight. */
 static void topic_destroy(struct topic *t)
 {
     struct topic **pp = &t->hub->topics;
@@ -277,8 +285,10 @@ static void topic_destroy(struct topic *t)
         atomic_fetch_sub(&t->hub->n_clients, 1);
         client_unref(c);
     }
-    uv_timer_stop(&t->poll);
-    uv_close((uv_handle_t *)&t->poll, on_topic_closed);
+    if (t->fetching)
+        t->closing = 1;
+    else
+        free(t);
 }
 
 static void on_topic_events(const struct bo1_sessions_result *res, void *arg)
@@ -291,20 +301,25 @@ static void on_topic_events(const struct bo1_sessions_result *res, void *arg)
 
     t->fetching = 0;
     if (t->closing) {
-        topic_destroy(t);
+        free(t);
         return;
     }
     if (res->st == BO1_NOT_FOUND) { /* deleted */
         topic_destroy(t);
         return;
     }
-    if (res->st != BO1_OK)
-        return; /* Redis away: the next poll retries */
+    if (res->st != BO1_OK) {
+        t->retry = 1; /* Redis away: the next tick retries */
+        return;
+    }
+    t->retry = 0;
     if (json_array_size(events)) {
         struct batch b;
         /* Format each event once for every client (1,000 clients on one session). */
-        if (batch_init(&b, events) != BO1_OK)
-            return; /* the next poll reads the same events again */
+        if (batch_init(&b, events) != BO1_OK) {
+            t->retry = 1; /* the next tick reads the same events again */
+            return;
+        }
         for (struct client *c = t->clients; c; c = c->next)
             terminal |= deliver_batch(c, &b);
         batch_fini(&b);
@@ -315,35 +330,100 @@ static void on_topic_events(const struct bo1_sessions_result *res, void *arg)
         topic_destroy(t);
         return;
     }
-    if (t->again || json_array_size(events) >= REPLAY_PAGE) {
-        t->again = 0;
+    if (json_array_size(events) >= REPLAY_PAGE ||
+        (t->again && (t->again_any || id_cmp(t->want_id, t->last_id) > 0))) {
+        t->again = t->again_any = 0;
         topic_fetch(t);
     }
+    t->again = t->again_any = 0;
 }
 
+/* Read the topic's stream after its last id now. */
 static void topic_fetch(struct topic *t)
 {
-    if (t->fetching) {
-        t->again = 1;
+    if (t->fetching)
         return;
-    }
+    t->last_read_ms = uv_now(bo1_loop_uv(t->hub->loop));
     if (bo1_sessions_events(t->hub->store, t->owner, t->id, t->last_id, REPLAY_PAGE,
-                            on_topic_events, t) == BO1_OK)
+                            on_topic_events, t) == BO1_OK) {
         t->fetching = 1;
+        t->retry = 0;
+        atomic_fetch_add(&t->hub->reads, 1);
+    } else {
+        t->retry = 1;
+    }
 }
 
-static void on_poll(uv_timer_t *timer)
+/* Events up to @upto (NULL: not known) were appended to the topic's session: read them,
+ * unless they were read already. A read sent after the announcement arrived sees them; one
+ * already in flight may not, so it is followed by another when it does not cover them. */
+static void topic_want(struct topic *t, const char *upto)
 {
-    topic_fetch(timer->data);
+    if (upto && id_cmp(upto, t->last_id) <= 0)
+        return;
+    if (!t->fetching) {
+        topic_fetch(t);
+        return;
+    }
+    t->again = 1;
+    if (!upto)
+        t->again_any = 1;
+    else if (id_cmp(upto, t->want_id) > 0)
+        snprintf(t->want_id, sizeof(t->want_id), "%s", upto);
+}
+
+static struct topic *topic_find(struct bo1_hub *hub, const char *id)
+{
+    for (struct topic *t = hub->topics; t; t = t->next)
+        if (strcmp(t->id, id) == 0)
+            return t;
+    return NULL;
+}
+
+/* Every TICK_MS: the fallback polling while the subscriber is down, the safety poll while
+ * it is up, and retries of reads that failed. */
+static void on_tick(uv_timer_t *timer)
+{
+    struct bo1_hub *hub = timer->data;
+    uint64_t now = uv_now(bo1_loop_uv(hub->loop));
+    uint64_t every = bo1_store_pubsub_is_up(hub->store) ? SAFETY_POLL_MS : TICK_MS;
+
+    for (struct topic *t = hub->topics; t; t = t->next)
+        if (!t->fetching && (t->retry || now - t->last_read_ms + 5 >= every))
+            topic_fetch(t);
+}
+
+/* A notify message: bo1:{<id>}:notify with the id of the last event appended (or another
+ * word, e.g. "deleted"). */
+static void on_notify(const char *channel, const char *payload, void *arg)
+{
+    struct bo1_hub *hub = arg;
+    char id[32];
+    struct topic *t;
+
+    atomic_fetch_add(&hub->wakeups, 1);
+    if (bo1_sessions_notify_parse(channel, id) != BO1_OK || !(t = topic_find(hub, id)))
+        return; /* not followed here */
+    topic_want(t, bo1_handlers_stream_id_valid(payload) ? payload : NULL);
+}
+
+/* The subscriber (re)connected: what was published while it was away is lost, so every
+ * topic reads now. */
+static void on_subscribed(void *arg)
+{
+    struct bo1_hub *hub = arg;
+
+    for (struct topic *t = hub->topics; t; t = t->next)
+        topic_want(t, NULL);
 }
 
 static struct topic *topic_get(struct bo1_hub *hub, const struct client *c)
 {
     struct topic *t;
 
-    for (t = hub->topics; t; t = t->next)
-        if (strcmp(t->id, c->id) == 0 && !t->closing)
-            return t;
+    t = topic_find(hub, c->id);
+    if (t)
+        return t;
     t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
@@ -351,11 +431,12 @@ static struct topic *topic_get(struct bo1_hub *hub, const struct client *c)
     snprintf(t->id, sizeof(t->id), "%s", c->id);
     snprintf(t->owner, sizeof(t->owner), "%s", c->owner);
     snprintf(t->last_id, sizeof(t->last_id), "%s", c->last_id);
-    uv_timer_init(bo1_loop_uv(hub->loop), &t->poll);
-    t->poll.data = t;
-    uv_timer_start(&t->poll, on_poll, POLL_MS, POLL_MS);
+    snprintf(t->want_id, sizeof(t->want_id), "0");
     t->next = hub->topics;
     hub->topics = t;
+    /* An announcement that arrived between the client's replay and now found no topic:
+     * read once, so nothing waits for the safety poll. */
+    topic_fetch(t);
     return t;
 }
 
@@ -459,10 +540,8 @@ static void on_client_gone_loop(void *arg)
             atomic_fetch_sub(&c->hub->n_clients, 1);
             client_unref(c); /* the loop's reference */
         }
-        if (!t->clients && !t->fetching)
+        if (!t->clients)
             topic_destroy(t);
-        else if (!t->clients)
-            t->closing = 1;
     }
     client_unref(c); /* the response's reference */
 }
@@ -507,6 +586,11 @@ enum bo1_status bo1_hub_new(struct bo1_loop *loop, struct bo1_store *store, stru
         return BO1_NO_MEMORY;
     hub->loop = loop;
     hub->store = store;
+    if (bo1_store_psubscribe(store, BO1_SESSIONS_NOTIFY_PATTERN, on_notify, on_subscribed, hub) !=
+        BO1_OK) {
+        free(hub);
+        return BO1_NO_MEMORY;
+    }
     *out = hub;
     return BO1_OK;
 }
@@ -516,6 +600,9 @@ void bo1_hub_start(struct bo1_hub *hub)
     uv_timer_init(bo1_loop_uv(hub->loop), &hub->heartbeat);
     hub->heartbeat.data = hub;
     uv_timer_start(&hub->heartbeat, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
+    uv_timer_init(bo1_loop_uv(hub->loop), &hub->tick);
+    hub->tick.data = hub;
+    uv_timer_start(&hub->tick, on_tick, TICK_MS, TICK_MS);
     hub->started = 1;
 }
 
@@ -527,6 +614,8 @@ void bo1_hub_stop(struct bo1_hub *hub)
     if (hub->started) {
         uv_timer_stop(&hub->heartbeat);
         uv_close((uv_handle_t *)&hub->heartbeat, NULL);
+        uv_timer_stop(&hub->tick);
+        uv_close((uv_handle_t *)&hub->tick, NULL);
         hub->started = 0;
     }
 }
@@ -543,16 +632,37 @@ void bo1_hub_free(struct bo1_hub *hub)
     free(hub);
 }
 
-void bo1_hub_notify(struct bo1_hub *hub, const char *id)
+void bo1_hub_notify(struct bo1_hub *hub, const char *id, const char *upto)
 {
-    for (struct topic *t = hub->topics; t; t = t->next)
-        if (strcmp(t->id, id) == 0 && !t->closing)
-            topic_fetch(t);
+    struct topic *t = topic_find(hub, id);
+
+    /* Without an id to compare, the subscriber's message (which has one) is enough. */
+    if (!t || (!upto && bo1_store_pubsub_is_up(hub->store)))
+        return;
+    topic_want(t, upto);
 }
 
 unsigned bo1_hub_clients(const struct bo1_hub *hub)
 {
     return atomic_load(&hub->n_clients);
+}
+
+enum bo1_status bo1_hub_metrics(const struct bo1_hub *hub, struct bo1_buf *out)
+{
+    return bo1_buf_printf(out,
+                          "# HELP bo1_sse_clients Connected Server-Sent Events clients.\n"
+                          "# TYPE bo1_sse_clients gauge\nbo1_sse_clients %u\n"
+                          "# HELP bo1_sse_stream_reads_total Reads of session event streams "
+                          "by the SSE hub (live follow).\n"
+                          "# TYPE bo1_sse_stream_reads_total counter\n"
+                          "bo1_sse_stream_reads_total %llu\n"
+                          "# HELP bo1_sse_notify_messages_total Notify messages handled by "
+                          "the SSE hub.\n"
+                          "# TYPE bo1_sse_notify_messages_total counter\n"
+                          "bo1_sse_notify_messages_total %llu\n",
+                          atomic_load(&hub->n_clients),
+                          (unsigned long long)atomic_load(&hub->reads),
+                          (unsigned long long)atomic_load(&hub->wakeups));
 }
 
 /* --- the HTTP side --- */

@@ -77,8 +77,9 @@ static void finish(struct job *j, enum bo1_status st, const char *detail)
 
 static void reply_report(struct job *j, json_t *art);
 
-/* A write on this instance: live SSE clients of the session get its new events now (not at
- * the hub's next poll) and the runner claims or reads the session at once. */
+/* A write on this instance: the runner claims or reads the session at once. (Live SSE
+ * clients hear of its events from the script's notify message; the hub acts on this call
+ * only while its subscriber is down.) */
 static void notify_changed(const struct job *j, const struct bo1_sessions_result *res)
 {
     const char *id = j->id;
@@ -90,7 +91,7 @@ static void notify_changed(const struct job *j, const struct bo1_sessions_result
     if (!id || !id[0] || (j->kind == JOB_CONTROL && strcmp(j->action, "delete") == 0))
         return;
     if (j->kind != JOB_CREATE && j->ctx->hub)
-        bo1_hub_notify(j->ctx->hub, id);
+        bo1_hub_notify(j->ctx->hub, id, NULL);
     if (j->ctx->session_changed)
         j->ctx->session_changed(j->ctx->session_changed_arg, id);
 }

@@ -1,6 +1,8 @@
-/* The Redis connection: connect, AUTH/SELECT, PING watchdog, reconnect with backoff.
- * Every field is touched on the loop thread only, except the atomics read by /ready
- * and /metrics. */
+/* The Redis connections: the command connection and, when a subscription was asked for,
+ * a Pub/Sub connection. Each one connects, authenticates, is watched (PING on the command
+ * connection, a repeated PSUBSCRIBE on the subscriber) and reconnects with capped backoff,
+ * driven by one tick timer. Every field is touched on the loop thread only, except the
+ * atomics read by /ready and /metrics. */
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -11,24 +13,39 @@
 
 enum conn_state { ST_DOWN, ST_CONNECTING, ST_HANDSHAKE, ST_UP, ST_STOPPED };
 
-struct bo1_store {
-    struct bo1_loop *loop;
-    struct bo1_store_options opt;
-    char *host;
-    char *password;
+/* One connection to Redis and its reconnect state. */
+struct link {
+    struct bo1_store *store;
+    int sub; /* the Pub/Sub connection */
+    const char *name;
     redisAsyncContext *ac;
     enum conn_state state;
-    uv_timer_t tick;
-    int tick_started;
     uint64_t state_since_ms;
     uint64_t next_attempt_ms;
     unsigned backoff_ms;
     uint64_t ping_sent_ms; /* 0 = no PING outstanding */
     uint64_t last_ping_ms;
     atomic_int up;
+    atomic_ullong connects;
+};
+
+struct bo1_store {
+    struct bo1_loop *loop;
+    struct bo1_store_options opt;
+    char *host;
+    char *password;
+    struct link main;
+    struct link sub;
+    /* the subscription, NULL until bo1_store_psubscribe() */
+    char *pattern;
+    bo1_store_message_cb *on_message;
+    bo1_store_subscribed_cb *on_subscribed;
+    void *sub_arg;
+    uv_timer_t tick;
+    int tick_started;
     atomic_ullong errors;
-    atomic_ullong reconnects;
     atomic_ullong commands;
+    atomic_ullong messages;
 };
 
 struct pending {
@@ -42,144 +59,248 @@ static uint64_t now_ms(struct bo1_store *s)
     return uv_now(bo1_loop_uv(s->loop));
 }
 
-static void set_state(struct bo1_store *s, enum conn_state st)
+static void set_state(struct link *l, enum conn_state st)
 {
-    int was_up = s->state == ST_UP;
+    struct bo1_store *s = l->store;
+    int was_up = l->state == ST_UP;
 
-    s->state = st;
-    s->state_since_ms = now_ms(s);
-    atomic_store(&s->up, st == ST_UP);
+    l->state = st;
+    l->state_since_ms = now_ms(s);
+    atomic_store(&l->up, st == ST_UP);
     if (st == ST_UP && !was_up)
-        bo1_log_info(NULL, json_pack("{s:s, s:i}", "host", s->host, "port", (int)s->opt.port),
+        bo1_log_info(NULL,
+                     json_pack("{s:s, s:i, s:s}", "host", s->host, "port", (int)s->opt.port,
+                               "connection", l->name),
                      "redis connected");
     else if (was_up && st != ST_UP)
-        bo1_log_warn(NULL, json_pack("{s:s, s:i}", "host", s->host, "port", (int)s->opt.port),
+        bo1_log_warn(NULL,
+                     json_pack("{s:s, s:i, s:s}", "host", s->host, "port", (int)s->opt.port,
+                               "connection", l->name),
                      "redis connection lost; reconnecting");
 }
 
-static void schedule_retry(struct bo1_store *s)
+static void schedule_retry(struct link *l)
 {
-    s->next_attempt_ms = now_ms(s) + s->backoff_ms;
-    s->backoff_ms =
-        s->backoff_ms * 2 > s->opt.backoff_max_ms ? s->opt.backoff_max_ms : s->backoff_ms * 2;
+    unsigned max = l->store->opt.backoff_max_ms;
+
+    l->next_attempt_ms = now_ms(l->store) + l->backoff_ms;
+    l->backoff_ms = l->backoff_ms * 2 > max ? max : l->backoff_ms * 2;
 }
 
 /* Drop the connection from outside hiredis callbacks: pending replies get NULL. */
-static void drop_connection(struct bo1_store *s)
+static void drop_connection(struct link *l)
 {
-    redisAsyncContext *ac = s->ac;
+    redisAsyncContext *ac = l->ac;
 
-    s->ac = NULL;
-    s->ping_sent_ms = 0;
-    if (s->state != ST_STOPPED)
-        set_state(s, ST_DOWN);
+    l->ac = NULL;
+    l->ping_sent_ms = 0;
+    if (l->state != ST_STOPPED)
+        set_state(l, ST_DOWN);
     if (ac) {
         ac->data = NULL;
         redisAsyncFree(ac);
     }
-    if (s->state != ST_STOPPED)
-        schedule_retry(s);
+    if (l->state != ST_STOPPED)
+        schedule_retry(l);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
-    struct bo1_store *s = ac->data;
+    struct link *l = ac->data;
 
     (void)status;
-    if (!s)
+    if (!l)
         return;   /* we freed it ourselves */
-    s->ac = NULL; /* hiredis frees the context after this callback */
-    s->ping_sent_ms = 0;
-    if (s->state == ST_STOPPED)
+    l->ac = NULL; /* hiredis frees the context after this callback */
+    l->ping_sent_ms = 0;
+    if (l->state == ST_STOPPED)
         return;
-    atomic_fetch_add(&s->errors, 1);
-    set_state(s, ST_DOWN);
-    schedule_retry(s);
+    atomic_fetch_add(&l->store->errors, 1);
+    set_state(l, ST_DOWN);
+    schedule_retry(l);
+}
+
+/* A handshake step failed: let the tick drop the connection (not from inside hiredis). */
+static void handshake_failed(struct link *l, const char *step, const redisReply *reply)
+{
+    bo1_log_error(NULL,
+                  json_pack("{s:s, s:s, s:s}", "connection", l->name, "step", step, "error",
+                            reply && reply->str ? reply->str : "no reply"),
+                  "redis handshake failed");
+    atomic_fetch_add(&l->store->errors, 1);
+    l->state_since_ms = 0;
 }
 
 static void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
-    struct bo1_store *s = ac->data;
+    struct link *l = ac->data;
     redisReply *reply = r;
     const char *step = privdata;
 
-    if (!s || s->state != ST_HANDSHAKE)
+    if (!l || l->state != ST_HANDSHAKE)
         return;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        bo1_log_error(NULL,
-                      json_pack("{s:s, s:s}", "step", step, "error",
-                                reply && reply->str ? reply->str : "no reply"),
-                      "redis handshake failed");
-        atomic_fetch_add(&s->errors, 1);
-        /* Not from inside hiredis: let the tick drop it. */
-        s->state_since_ms = 0;
+        handshake_failed(l, step, reply);
         return;
     }
     if (strcmp(step, "PING") == 0) {
-        s->backoff_ms = 100;
-        set_state(s, ST_UP);
+        l->backoff_ms = 100;
+        set_state(l, ST_UP);
+    }
+}
+
+static const char *reply_str(const redisReply *r, size_t i)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return NULL;
+    r = r->element[i];
+    return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ? r->str : NULL;
+}
+
+/* Everything that arrives on the subscriber: the PSUBSCRIBE confirmation (first at the
+ * handshake, then as the answer to each watchdog re-PSUBSCRIBE) and the messages. hiredis
+ * calls this with NULL when the connection goes away. */
+static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct link *l = ac->data;
+    struct bo1_store *s;
+    redisReply *reply = r;
+    const char *kind = reply_str(reply, 0);
+
+    (void)privdata;
+    if (!l || !reply)
+        return;
+    s = l->store;
+    if (reply->type == REDIS_REPLY_ERROR || !kind) {
+        if (l->state == ST_HANDSHAKE)
+            handshake_failed(l, "PSUBSCRIBE", reply);
+        return;
+    }
+    /* Anything from the server shows the connection is alive. */
+    if (l->ping_sent_ms)
+        l->ping_sent_ms = 0;
+    if (strcmp(kind, "pmessage") == 0) {
+        const char *channel = reply_str(reply, 2);
+        const char *payload = reply_str(reply, 3);
+        atomic_fetch_add(&s->messages, 1);
+        if (channel && s->on_message && l->state == ST_UP)
+            s->on_message(channel, payload ? payload : "", s->sub_arg);
+    } else if (strcmp(kind, "psubscribe") == 0 && l->state == ST_HANDSHAKE) {
+        l->backoff_ms = 100;
+        set_state(l, ST_UP);
+        /* Messages published while the subscriber was away are lost: say so. */
+        if (s->on_subscribed)
+            s->on_subscribed(s->sub_arg);
     }
 }
 
 static void on_connect(const redisAsyncContext *cac, int status)
 {
     redisAsyncContext *ac = (redisAsyncContext *)cac;
-    struct bo1_store *s = ac->data;
+    struct link *l = ac->data;
+    struct bo1_store *s;
 
-    if (!s)
+    if (!l)
         return;
+    s = l->store;
     if (status != REDIS_OK) {
         /* hiredis frees the context after a failed connect. */
-        s->ac = NULL;
+        l->ac = NULL;
         atomic_fetch_add(&s->errors, 1);
-        if (s->state != ST_STOPPED) {
-            set_state(s, ST_DOWN);
-            schedule_retry(s);
+        if (l->state != ST_STOPPED) {
+            set_state(l, ST_DOWN);
+            schedule_retry(l);
         }
         return;
     }
-    set_state(s, ST_HANDSHAKE);
+    set_state(l, ST_HANDSHAKE);
     if (s->password && *s->password)
         redisAsyncCommand(ac, on_handshake_reply, "AUTH", "AUTH %s", s->password);
+    if (l->sub) {
+        /* Pub/Sub ignores the database number: no SELECT. */
+        redisAsyncCommand(ac, on_sub_reply, NULL, "PSUBSCRIBE %s", s->pattern);
+        return;
+    }
     if (s->opt.db)
         redisAsyncCommand(ac, on_handshake_reply, "SELECT", "SELECT %u", s->opt.db);
     redisAsyncCommand(ac, on_handshake_reply, "PING", "PING");
 }
 
-static void try_connect(struct bo1_store *s)
+static void try_connect(struct link *l)
 {
+    struct bo1_store *s = l->store;
     redisAsyncContext *ac = redisAsyncConnect(s->host, (int)s->opt.port);
 
-    atomic_fetch_add(&s->reconnects, 1);
+    atomic_fetch_add(&l->connects, 1);
     if (!ac || ac->err) {
         if (ac)
             redisAsyncFree(ac);
         atomic_fetch_add(&s->errors, 1);
-        schedule_retry(s);
+        schedule_retry(l);
         return;
     }
-    ac->data = s;
+    ac->data = l;
     if (bo1_store_uv_attach(ac, bo1_loop_uv(s->loop)) != REDIS_OK) {
         ac->data = NULL;
         redisAsyncFree(ac);
-        schedule_retry(s);
+        schedule_retry(l);
         return;
     }
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    s->ac = ac;
-    set_state(s, ST_CONNECTING);
+    l->ac = ac;
+    set_state(l, ST_CONNECTING);
 }
 
 static void on_ping_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
-    struct bo1_store *s = ac->data;
+    struct link *l = ac->data;
 
     (void)privdata;
-    if (!s)
+    if (!l)
         return;
     if (r && ((redisReply *)r)->type != REDIS_REPLY_ERROR)
-        s->ping_sent_ms = 0;
+        l->ping_sent_ms = 0;
+}
+
+/* The watchdog's probe. A subscribed connection accepts only (P)SUBSCRIBE-family commands
+ * in hiredis (a PING's answer would reach no callback), so the subscriber repeats its
+ * PSUBSCRIBE: Redis answers with the same confirmation, which on_sub_reply() takes. */
+static void send_ping(struct link *l)
+{
+    if (l->sub)
+        redisAsyncCommand(l->ac, on_sub_reply, NULL, "PSUBSCRIBE %s", l->store->pattern);
+    else
+        redisAsyncCommand(l->ac, on_ping_reply, NULL, "PING");
+}
+
+static void link_tick(struct link *l, uint64_t now)
+{
+    const struct bo1_store_options *o = &l->store->opt;
+
+    switch (l->state) {
+    case ST_DOWN:
+        if (now >= l->next_attempt_ms)
+            try_connect(l);
+        break;
+    case ST_CONNECTING:
+    case ST_HANDSHAKE:
+        if (now - l->state_since_ms > o->connect_timeout_ms)
+            drop_connection(l);
+        break;
+    case ST_UP:
+        if (l->ping_sent_ms && now - l->ping_sent_ms > o->ping_timeout_ms) {
+            atomic_fetch_add(&l->store->errors, 1);
+            drop_connection(l);
+        } else if (!l->ping_sent_ms && now - l->last_ping_ms >= o->ping_interval_ms) {
+            l->ping_sent_ms = now;
+            l->last_ping_ms = now;
+            send_ping(l);
+        }
+        break;
+    case ST_STOPPED:
+        break;
+    }
 }
 
 static void on_tick(uv_timer_t *t)
@@ -187,29 +308,18 @@ static void on_tick(uv_timer_t *t)
     struct bo1_store *s = t->data;
     uint64_t now = now_ms(s);
 
-    switch (s->state) {
-    case ST_DOWN:
-        if (now >= s->next_attempt_ms)
-            try_connect(s);
-        break;
-    case ST_CONNECTING:
-    case ST_HANDSHAKE:
-        if (now - s->state_since_ms > s->opt.connect_timeout_ms)
-            drop_connection(s);
-        break;
-    case ST_UP:
-        if (s->ping_sent_ms && now - s->ping_sent_ms > s->opt.ping_timeout_ms) {
-            atomic_fetch_add(&s->errors, 1);
-            drop_connection(s);
-        } else if (!s->ping_sent_ms && now - s->last_ping_ms >= s->opt.ping_interval_ms) {
-            s->ping_sent_ms = now;
-            s->last_ping_ms = now;
-            redisAsyncCommand(s->ac, on_ping_reply, NULL, "PING");
-        }
-        break;
-    case ST_STOPPED:
-        break;
-    }
+    link_tick(&s->main, now);
+    if (s->pattern)
+        link_tick(&s->sub, now);
+}
+
+static void link_init(struct link *l, struct bo1_store *s, int sub)
+{
+    l->store = s;
+    l->sub = sub;
+    l->name = sub ? "subscriber" : "commands";
+    l->backoff_ms = 100;
+    l->state = ST_DOWN;
 }
 
 enum bo1_status bo1_store_new(struct bo1_loop *loop, const struct bo1_store_options *opt,
@@ -237,9 +347,27 @@ enum bo1_status bo1_store_new(struct bo1_loop *loop, const struct bo1_store_opti
     }
     s->opt.host = s->host;
     s->opt.password = s->password;
-    s->backoff_ms = 100;
-    s->state = ST_DOWN;
+    link_init(&s->main, s, 0);
+    link_init(&s->sub, s, 1);
     *out = s;
+    return BO1_OK;
+}
+
+enum bo1_status bo1_store_psubscribe(struct bo1_store *s, const char *pattern,
+                                     bo1_store_message_cb *on_message,
+                                     bo1_store_subscribed_cb *on_subscribed, void *arg)
+{
+    char *p;
+
+    if (s->pattern || s->tick_started)
+        return BO1_INTERNAL; /* one subscription, set up before the store starts */
+    p = strdup(pattern);
+    if (!p)
+        return BO1_NO_MEMORY;
+    s->pattern = p;
+    s->on_message = on_message;
+    s->on_subscribed = on_subscribed;
+    s->sub_arg = arg;
     return BO1_OK;
 }
 
@@ -248,22 +376,29 @@ void bo1_store_start(struct bo1_store *s)
     uv_timer_init(bo1_loop_uv(s->loop), &s->tick);
     s->tick.data = s;
     s->tick_started = 1;
-    s->next_attempt_ms = 0;
+    s->main.next_attempt_ms = 0;
+    s->sub.next_attempt_ms = 0;
     uv_timer_start(&s->tick, on_tick, 0, 100);
+}
+
+static void link_stop(struct link *l)
+{
+    l->state = ST_STOPPED;
+    atomic_store(&l->up, 0);
+    drop_connection(l);
 }
 
 void bo1_store_stop(struct bo1_store *s)
 {
     if (!s)
         return;
-    s->state = ST_STOPPED;
-    atomic_store(&s->up, 0);
     if (s->tick_started) {
         uv_timer_stop(&s->tick);
         uv_close((uv_handle_t *)&s->tick, NULL);
         s->tick_started = 0;
     }
-    drop_connection(s);
+    link_stop(&s->main);
+    link_stop(&s->sub);
 }
 
 void bo1_store_free(struct bo1_store *s)
@@ -272,12 +407,18 @@ void bo1_store_free(struct bo1_store *s)
         return;
     free(s->host);
     free(s->password);
+    free(s->pattern);
     free(s);
 }
 
 int bo1_store_is_up(const struct bo1_store *s)
 {
-    return atomic_load(&s->up);
+    return atomic_load(&s->main.up);
+}
+
+int bo1_store_pubsub_is_up(const struct bo1_store *s)
+{
+    return s->pattern && atomic_load(&s->sub.up);
 }
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
@@ -288,8 +429,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     (void)ac;
     /* Any reply shows the connection is alive: under load the PING waits behind many
      * commands, and only a connection that answers nothing for ping_timeout_ms is dead. */
-    if (reply && p->store->ping_sent_ms)
-        p->store->ping_sent_ms = now_ms(p->store);
+    if (reply && p->store->main.ping_sent_ms)
+        p->store->main.ping_sent_ms = now_ms(p->store);
     if (!reply)
         p->cb(BO1_STORE_DOWN, NULL, p->arg);
     else if (reply->type == REDIS_REPLY_ERROR) {
@@ -319,13 +460,13 @@ enum bo1_status bo1_store_command(struct bo1_store *s, bo1_store_reply_cb *cb, v
     va_list ap;
     int rc;
 
-    if (s->state != ST_UP || !s->ac)
+    if (s->main.state != ST_UP || !s->main.ac)
         return BO1_STORE_DOWN;
     p = pending_new(s, cb, arg);
     if (!p)
         return BO1_NO_MEMORY;
     va_start(ap, fmt);
-    rc = redisvAsyncCommand(s->ac, on_reply, p, fmt, ap);
+    rc = redisvAsyncCommand(s->main.ac, on_reply, p, fmt, ap);
     va_end(ap);
     if (rc != REDIS_OK) {
         free(p);
@@ -340,12 +481,12 @@ enum bo1_status bo1_store_command_argv(struct bo1_store *s, bo1_store_reply_cb *
 {
     struct pending *p;
 
-    if (s->state != ST_UP || !s->ac)
+    if (s->main.state != ST_UP || !s->main.ac)
         return BO1_STORE_DOWN;
     p = pending_new(s, cb, arg);
     if (!p)
         return BO1_NO_MEMORY;
-    if (redisAsyncCommandArgv(s->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) {
+    if (redisAsyncCommandArgv(s->main.ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) {
         free(p);
         return BO1_STORE_DOWN;
     }
@@ -355,18 +496,34 @@ enum bo1_status bo1_store_command_argv(struct bo1_store *s, bo1_store_reply_cb *
 
 enum bo1_status bo1_store_metrics(const struct bo1_store *s, struct bo1_buf *out)
 {
-    return bo1_buf_printf(out,
-                          "# HELP bo1_redis_up 1 while the Redis connection answers PINGs.\n"
-                          "# TYPE bo1_redis_up gauge\nbo1_redis_up %d\n"
-                          "# HELP bo1_redis_errors_total Redis connection and command errors.\n"
-                          "# TYPE bo1_redis_errors_total counter\nbo1_redis_errors_total %llu\n"
-                          "# HELP bo1_redis_connects_total Redis connection attempts.\n"
-                          "# TYPE bo1_redis_connects_total counter\n"
-                          "bo1_redis_connects_total %llu\n"
-                          "# HELP bo1_redis_commands_total Redis commands sent.\n"
-                          "# TYPE bo1_redis_commands_total counter\n"
-                          "bo1_redis_commands_total %llu\n",
-                          atomic_load(&s->up), (unsigned long long)atomic_load(&s->errors),
-                          (unsigned long long)atomic_load(&s->reconnects),
-                          (unsigned long long)atomic_load(&s->commands));
+    enum bo1_status st =
+        bo1_buf_printf(out,
+                       "# HELP bo1_redis_up 1 while the Redis connection answers PINGs.\n"
+                       "# TYPE bo1_redis_up gauge\nbo1_redis_up %d\n"
+                       "# HELP bo1_redis_errors_total Redis connection and command errors.\n"
+                       "# TYPE bo1_redis_errors_total counter\nbo1_redis_errors_total %llu\n"
+                       "# HELP bo1_redis_connects_total Redis connection attempts.\n"
+                       "# TYPE bo1_redis_connects_total counter\n"
+                       "bo1_redis_connects_total %llu\n"
+                       "# HELP bo1_redis_commands_total Redis commands sent.\n"
+                       "# TYPE bo1_redis_commands_total counter\n"
+                       "bo1_redis_commands_total %llu\n",
+                       atomic_load(&s->main.up), (unsigned long long)atomic_load(&s->errors),
+                       (unsigned long long)atomic_load(&s->main.connects),
+                       (unsigned long long)atomic_load(&s->commands));
+
+    if (st != BO1_OK || !s->pattern)
+        return st;
+    return bo1_buf_printf(
+        out,
+        "# HELP bo1_redis_pubsub_up 1 while the Pub/Sub connection is subscribed and answers.\n"
+        "# TYPE bo1_redis_pubsub_up gauge\nbo1_redis_pubsub_up %d\n"
+        "# HELP bo1_redis_pubsub_connects_total Pub/Sub connection attempts.\n"
+        "# TYPE bo1_redis_pubsub_connects_total counter\n"
+        "bo1_redis_pubsub_connects_total %llu\n"
+        "# HELP bo1_redis_pubsub_messages_total Pub/Sub messages received.\n"
+        "# TYPE bo1_redis_pubsub_messages_total counter\n"
+        "bo1_redis_pubsub_messages_total %llu\n",
+        atomic_load(&s->sub.up), (unsigned long long)atomic_load(&s->sub.connects),
+        (unsigned long long)atomic_load(&s->messages));
 }

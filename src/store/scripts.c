@@ -39,13 +39,13 @@ const char bo1_lua_create[] =
     "redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'owner', ARGV[2], 'status', status,\n"
     "           'created', ARGV[5], 'updated', ARGV[5])\n"
     "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])\n"
-    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[14])\n"
+    "local last = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[14])\n"
     "if status == 'queued' then\n"
-    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[15])\n"
+    "  last = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[15])\n"
     "  redis.call('SADD', KEYS[7], ARGV[1])\n"
     "  redis.call('XADD', KEYS[4], '*', 'session', ARGV[1])\n"
     "end\n"
-    "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', 'event')\n"
+    "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', last)\n"
     "if ARGV[12] == '1' then\n"
     "  redis.call('SET', KEYS[5], ARGV[4] .. ' ' .. ARGV[1], 'EX', ARGV[11])\n"
     "end\n"
@@ -107,19 +107,19 @@ const char bo1_lua_control[] =
                                  "local ev = cjson.encode({type = 'session.status', session_id "
                                  "= ARGV[1], ts = ARGV[10],\n"
                                  "  data = {status = new, previous = st, by = 'user'}})\n"
-                                 "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'e', "
-                                 "ev)\n"
+                                 "local last = redis.call('XADD', KEYS[2], 'MAXLEN', '~', "
+                                 "ARGV[8], '*', 'e', ev)\n"
                                  "if new == 'cancelled' then\n"
                                  "  local fin = cjson.encode({type = 'session.completed', "
                                  "session_id = ARGV[1],\n"
                                  "    ts = ARGV[10], data = {status = 'cancelled'}})\n"
-                                 "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', "
-                                 "'e', fin)\n"
+                                 "  last = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], "
+                                 "'*', 'e', fin)\n"
                                  "  for i = 1, 2 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end\n"
                                  "  redis.call('EXPIRE', KEYS[7], ARGV[9])\n"
                                  "end\n"
                                  "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', "
-                                 "'status')\n"
+                                 "last)\n"
                                  "return {'OK', v[3], new, ARGV[4]}\n";
 
 /* KEYS: 1 session, 2 events, 3 inbox.
@@ -138,7 +138,7 @@ const char bo1_lua_input[] =
     "redis.call('RPUSH', KEYS[3], ARGV[3])\n"
     "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])\n"
     "redis.call('HSET', KEYS[1], 'updated', ARGV[4])\n"
-    "redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', 'input')\n"
+    "redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', id)\n"
     "return {'OK', id, st}\n";
 
 /* KEYS: 1 session, 2 events. ARGV: 1 owner, 2 after (exclusive; '0' = start), 3 count. */
@@ -238,7 +238,7 @@ const char bo1_lua_append[] =
     "  end\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'updated', ARGV[5])\n"
-    "if #ARGV >= 10 then redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', 'event') end\n"
+    "if #out > 2 then redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', out[#out]) end\n"
     "return out\n";
 
 /* The runner's view of user actions. KEYS: 1 session, 2 inbox, 3 lease. ARGV: 1 instance.

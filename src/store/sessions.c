@@ -507,6 +507,25 @@ enum bo1_status bo1_sessions_artifacts(struct bo1_store *store, const char *owne
     return eval(store, bo1_lua_artifacts, &keys, &args, decode_artifacts, cb, arg);
 }
 
+enum bo1_status bo1_sessions_notify_parse(const char *channel, char out[32])
+{
+    static const char prefix[] = "bo1:{";
+    static const char suffix[] = "}:notify";
+    size_t len = strlen(channel);
+    size_t n;
+
+    if (len < sizeof(prefix) - 1 + sizeof(suffix) - 1 ||
+        strncmp(channel, prefix, sizeof(prefix) - 1) != 0 ||
+        strcmp(channel + len - (sizeof(suffix) - 1), suffix) != 0)
+        return BO1_BAD_FIELD;
+    n = len - (sizeof(prefix) - 1) - (sizeof(suffix) - 1);
+    if (n == 0 || n >= 32)
+        return BO1_BAD_FIELD;
+    memcpy(out, channel + sizeof(prefix) - 1, n);
+    out[n] = '\0';
+    return bo1_sessions_id_valid(out) ? BO1_OK : BO1_BAD_FIELD;
+}
+
 void bo1_sessions_new_id(char out[32])
 {
     static const char alphabet[] =
