@@ -57,7 +57,11 @@ enum bo1_status bo1_sessions_rate(struct bo1_store *store, const struct bo1_sess
 enum bo1_status bo1_sessions_get(struct bo1_store *store, const char *owner, const char *id,
                                  bo1_sessions_cb *cb, void *arg);
 
-/** @owner's sessions, newest first: {"items":[…], "next_cursor": …|null}. */
+/**
+ * @owner's sessions, newest first: {"items":[summary…], "next_cursor": …|null}; a summary
+ * is {id, status, phase, statement (excerpt), created_at, updated_at, finished_at|null,
+ * cost_usd}. next_cursor is null when no later page can hold anything.
+ */
 enum bo1_status bo1_sessions_list(struct bo1_store *store, const char *owner, const char *status,
                                   const char *cursor, unsigned limit, bo1_sessions_cb *cb,
                                   void *arg);
@@ -86,6 +90,14 @@ enum bo1_status bo1_sessions_events(struct bo1_store *store, const char *owner, 
  */
 enum bo1_status bo1_sessions_artifacts(struct bo1_store *store, const char *owner, const char *id,
                                        bo1_sessions_cb *cb, void *arg);
+
+/* List summaries carry the problem statement cut to this many characters (plus "…"). */
+#define BO1_SESSIONS_EXCERPT_CHARS 200
+#define BO1_SESSIONS_EXCERPT_BYTES (BO1_SESSIONS_EXCERPT_CHARS * 4 + 4)
+
+/** @text cut to BO1_SESSIONS_EXCERPT_CHARS characters at a character boundary, with "…"
+ * when cut ("" for NULL). */
+void bo1_sessions_excerpt(const char *text, char out[BO1_SESSIONS_EXCERPT_BYTES]);
 
 /** A new unguessable session id (128 random bits, URL-safe base64url, 22 characters). */
 void bo1_sessions_new_id(char out[32]);

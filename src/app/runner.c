@@ -340,6 +340,8 @@ static void flush(struct run *run)
     char buf[72];
     char *doc_text = NULL;
     char *ckpt_text = NULL;
+    const char *phase;
+    json_t *cost;
     json_t *w;
 
     if (run->writing || run->stopping)
@@ -387,10 +389,19 @@ static void flush(struct run *run)
     json_array_append_new(w, json_string(ckpt_text ? ckpt_text : ""));
     snprintf(buf, sizeof(buf), "%s:%llu", r->instance, ++run->write_seq);
     json_array_append_new(w, json_string(buf));
+    /* The list's summary fields: the phase and the cost total, with each checkpoint. */
+    phase = run->ckpt ? json_string_value(json_object_get(run->ckpt, "state")) : NULL;
+    json_array_append_new(w, json_string(phase ? phase : ""));
+    cost = run->ckpt ? json_object_get(json_object_get(run->ckpt, "costs"), "total_usd") : NULL;
+    if (json_is_number(cost))
+        snprintf(buf, sizeof(buf), "%.17g", json_number_value(cost));
+    else
+        buf[0] = '\0';
+    json_array_append_new(w, json_string(buf));
     json_array_extend(w, run->events);
     free(doc_text);
     free(ckpt_text);
-    if (json_array_size(w) != 12 + json_array_size(run->events)) {
+    if (json_array_size(w) != 14 + json_array_size(run->events)) {
         json_decref(w); /* out of memory: keep what is pending */
         return;
     }
@@ -674,7 +685,7 @@ static void fail_unstartable(struct run *run, const char *why)
     char ttl[16];
     char max[16];
     char *ev[3];
-    const char *argv[15];
+    const char *argv[17];
     int argc = 0;
 
     bo1_clock_iso(bo1_clock_wall_ms(), iso);
@@ -700,6 +711,8 @@ static void fail_unstartable(struct run *run, const char *why)
     argv[argc++] = run->id;
     argv[argc++] = "";
     argv[argc++] = ""; /* no token: written once */
+    argv[argc++] = ""; /* phase unchanged */
+    argv[argc++] = ""; /* cost unchanged */
     for (int i = 0; i < 3; i++)
         argv[argc++] = ev[i] ? ev[i] : "{}";
     atomic_fetch_add(&r->failed, 1);

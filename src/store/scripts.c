@@ -18,7 +18,8 @@
 /* KEYS: 1 session, 2 events, 3 owner index, 4 jobs, 5 idempotency, 6 rate counter,
  *       7 owner's active set.
  * ARGV: 1 id, 2 owner, 3 doc, 4 body hash, 5 now ms, 6 start, 7 rate limit, 8 window ms,
- *       9 max active, 10 (unused), 11 idempotency ttl s, 12 has idempotency key,
+ *       9 max active, 10 statement for summaries (truncated), 11 idempotency ttl s,
+ *       12 has idempotency key,
  *       13 events max, 14 created event, 15 queued event. */
 const char bo1_lua_create[] =
     "if ARGV[12] == '1' then\n"
@@ -37,7 +38,7 @@ const char bo1_lua_create[] =
     "  status = 'queued'\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'owner', ARGV[2], 'status', status,\n"
-    "           'created', ARGV[5], 'updated', ARGV[5])\n"
+    "           'created', ARGV[5], 'updated', ARGV[5], 'stmt', ARGV[10], 'phase', 'intake')\n"
     "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])\n"
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[14])\n"
     "if status == 'queued' then\n"
@@ -60,67 +61,58 @@ const char bo1_lua_rate[] = LUA_RATE(1, "ARGV[1]", "ARGV[2]") "return {'OK'}\n";
  *       8 events max, 9 ttl s, 10 timestamp (ISO 8601). */
 const char bo1_lua_control[] =
     "local v = redis.call('HMGET', KEYS[1], 'owner', 'status', 'doc')\n"
-    "if not v[1] or v[1] ~= ARGV[2] then return {'NOT_FOUND'} end\n" LUA_RATE(
-        5, "ARGV[5]", "ARGV[6]") "local st = v[2]\n"
-                                 "local a = ARGV[3]\n"
-                                 "local terminal = (st == 'completed' or st == 'failed' or st == "
-                                 "'cancelled')\n"
-                                 "local new\n"
-                                 "if a == 'delete' then\n"
-                                 "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], "
-                                 "KEYS[9])\n"
-                                 "  redis.call('SREM', KEYS[4], ARGV[1])\n"
-                                 "  redis.call('ZREM', KEYS[8], ARGV[1])\n"
-                                 "  redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', "
-                                 "'deleted')\n"
-                                 "  return {'DELETED', '', st}\n"
-                                 "elseif a == 'start' then\n"
-                                 "  if st ~= 'created' then return {'WRONG_STATE', st} end\n"
-                                 "  new = 'queued'\n"
-                                 "elseif a == 'pause' then\n"
-                                 "  if st ~= 'queued' and st ~= 'running' and st ~= "
-                                 "'awaiting_input' then\n"
-                                 "    return {'WRONG_STATE', st}\n"
-                                 "  end\n"
-                                 "  new = 'paused'\n"
-                                 "elseif a == 'resume' then\n"
-                                 "  if st ~= 'paused' then return {'WRONG_STATE', st} end\n"
-                                 "  new = 'queued'\n"
-                                 "elseif a == 'cancel' then\n"
-                                 "  if terminal then return {'WRONG_STATE', st} end\n"
-                                 "  new = 'cancelled'\n"
-                                 "else\n"
-                                 "  return {'WRONG_STATE', st}\n"
-                                 "end\n"
-                                 "if new == 'queued' and redis.call('SCARD', KEYS[4]) >= "
-                                 "tonumber(ARGV[7]) then\n"
-                                 "  return {'TOO_MANY_ACTIVE'}\n"
-                                 "end\n"
-                                 "redis.call('HSET', KEYS[1], 'status', new, 'updated', "
-                                 "ARGV[4])\n"
-                                 "if new == 'queued' then\n"
-                                 "  redis.call('SADD', KEYS[4], ARGV[1])\n"
-                                 "  redis.call('XADD', KEYS[3], '*', 'session', ARGV[1])\n"
-                                 "else\n"
-                                 "  redis.call('SREM', KEYS[4], ARGV[1])\n"
-                                 "end\n"
-                                 "local ev = cjson.encode({type = 'session.status', session_id "
-                                 "= ARGV[1], ts = ARGV[10],\n"
-                                 "  data = {status = new, previous = st, by = 'user'}})\n"
-                                 "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'e', "
-                                 "ev)\n"
-                                 "if new == 'cancelled' then\n"
-                                 "  local fin = cjson.encode({type = 'session.completed', "
-                                 "session_id = ARGV[1],\n"
-                                 "    ts = ARGV[10], data = {status = 'cancelled'}})\n"
-                                 "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', "
-                                 "'e', fin)\n"
-                                 "  for i = 1, 2 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end\n"
-                                 "  redis.call('EXPIRE', KEYS[7], ARGV[9])\n"
-                                 "end\n"
-                                 "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', "
-                                 "'status')\n"
-                                 "return {'OK', v[3], new, ARGV[4]}\n";
+    "if not v[1] or v[1] ~= ARGV[2] then return {'NOT_FOUND'} end\n"
+    LUA_RATE(5, "ARGV[5]", "ARGV[6]")
+    "local st = v[2]\n"
+    "local a = ARGV[3]\n"
+    "local terminal = (st == 'completed' or st == 'failed' or st == 'cancelled')\n"
+    "local new\n"
+    "if a == 'delete' then\n"
+    "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[9])\n"
+    "  redis.call('SREM', KEYS[4], ARGV[1])\n"
+    "  redis.call('ZREM', KEYS[8], ARGV[1])\n"
+    "  redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', 'deleted')\n"
+    "  return {'DELETED', '', st}\n"
+    "elseif a == 'start' then\n"
+    "  if st ~= 'created' then return {'WRONG_STATE', st} end\n"
+    "  new = 'queued'\n"
+    "elseif a == 'pause' then\n"
+    "  if st ~= 'queued' and st ~= 'running' and st ~= 'awaiting_input' then\n"
+    "    return {'WRONG_STATE', st}\n"
+    "  end\n"
+    "  new = 'paused'\n"
+    "elseif a == 'resume' then\n"
+    "  if st ~= 'paused' then return {'WRONG_STATE', st} end\n"
+    "  new = 'queued'\n"
+    "elseif a == 'cancel' then\n"
+    "  if terminal then return {'WRONG_STATE', st} end\n"
+    "  new = 'cancelled'\n"
+    "else\n"
+    "  return {'WRONG_STATE', st}\n"
+    "end\n"
+    "if new == 'queued' and redis.call('SCARD', KEYS[4]) >= tonumber(ARGV[7]) then\n"
+    "  return {'TOO_MANY_ACTIVE'}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'status', new, 'updated', ARGV[4])\n"
+    "if new == 'queued' then\n"
+    "  redis.call('SADD', KEYS[4], ARGV[1])\n"
+    "  redis.call('XADD', KEYS[3], '*', 'session', ARGV[1])\n"
+    "else\n"
+    "  redis.call('SREM', KEYS[4], ARGV[1])\n"
+    "end\n"
+    "local ev = cjson.encode({type = 'session.status', session_id = ARGV[1], ts = ARGV[10],\n"
+    "  data = {status = new, previous = st, by = 'user'}})\n"
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'e', ev)\n"
+    "if new == 'cancelled' then\n"
+    "  redis.call('HSET', KEYS[1], 'finished', ARGV[4])\n"
+    "  local fin = cjson.encode({type = 'session.completed', session_id = ARGV[1],\n"
+    "    ts = ARGV[10], data = {status = 'cancelled'}})\n"
+    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'e', fin)\n"
+    "  for i = 1, 2 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end\n"
+    "  redis.call('EXPIRE', KEYS[7], ARGV[9])\n"
+    "end\n"
+    "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', 'status')\n"
+    "return {'OK', v[3], new, ARGV[4]}\n";
 
 /* KEYS: 1 session, 2 events, 3 inbox.
  * ARGV: 1 owner, 2 kind, 3 payload, 4 now ms, 5 event, 6 events max, 7 id. */
@@ -157,43 +149,58 @@ const char bo1_lua_events[] =
 
 /* KEYS: 1 owner index. ARGV: 1 max score ('+inf' or ms), 2 skip members >= this at that
  * score ('' = none), 3 limit, 4 status filter ('' = any).
- * Returns OK followed by (id, doc, status, updated, created) per item; expired ids are
- * removed from the index on the way. */
+ * Returns {'OK', next score, next id, items...}: the next page starts after (next score,
+ * next id), both '' when the index has nothing more that could match. Each item is nine
+ * values: id, status, updated, created, finished, phase, stmt, cost, doc; doc is '' unless
+ * the session predates the summary fields (no stmt), and absent fields are ''. Looks one
+ * match past the page to know whether another page exists; scans at most 2000 members per
+ * call (then the cursor is the last member scanned, and the page may be short or empty).
+ * Expired ids are removed from the index on the way. */
 const char bo1_lua_list[] =
-    "local out = {'OK'}\n"
+    "local out = {'OK', '', ''}\n"
     "local want = tonumber(ARGV[3])\n"
     "local max = ARGV[1]\n"
     "local skip = ARGV[2]\n"
     "local scanned = 0\n"
-    "while scanned < 2000 do\n"
+    "local found = 0\n"
+    "local last_score, last_id\n"
+    "local scan_score, scan_id\n"
+    "while true do\n"
     "  local batch = redis.call('ZREVRANGEBYSCORE', KEYS[1], max, '-inf', 'WITHSCORES',\n"
     "                           'LIMIT', 0, 100)\n"
-    "  if #batch == 0 then break end\n"
-    "  local last_score, last_id\n"
     "  for i = 1, #batch, 2 do\n"
     "    local id, score = batch[i], batch[i + 1]\n"
-    "    scanned = scanned + 1\n"
     "    if not (skip ~= '' and score == max and id >= skip) then\n"
-    "      local v = redis.call('HMGET', 'bo1:{' .. id .. '}:session', 'doc', 'status',\n"
-    "                           'updated', 'created')\n"
+    "      local key = 'bo1:{' .. id .. '}:session'\n"
+    "      local v = redis.call('HMGET', key, 'status', 'updated', 'created', 'finished',\n"
+    "                           'phase', 'stmt', 'cost')\n"
     "      if not v[1] then\n"
     "        redis.call('ZREM', KEYS[1], id)\n"
-    "      elseif ARGV[4] == '' or ARGV[4] == v[2] then\n"
+    "      elseif ARGV[4] == '' or ARGV[4] == v[1] then\n"
+    "        if found == want then\n"
+    "          out[2], out[3] = last_score, last_id\n"
+    "          return out\n"
+    "        end\n"
+    "        local doc = ''\n"
+    "        if not v[6] then doc = redis.call('HGET', key, 'doc') or '' end\n"
     "        out[#out + 1] = id\n"
-    "        out[#out + 1] = v[1]\n"
-    "        out[#out + 1] = v[2]\n"
-    "        out[#out + 1] = v[3]\n"
-    "        out[#out + 1] = v[4]\n"
-    "        if (#out - 1) / 5 >= want then return out end\n"
+    "        for k = 1, 7 do out[#out + 1] = v[k] or '' end\n"
+    "        out[#out + 1] = doc\n"
+    "        found = found + 1\n"
+    "        last_score, last_id = score, id\n"
     "      end\n"
     "    end\n"
-    "    last_score, last_id = score, id\n"
+    "    scanned = scanned + 1\n"
+    "    scan_score, scan_id = score, id\n"
     "  end\n"
-    "  if #batch < 200 then break end\n"
-    "  max = last_score\n"
-    "  skip = last_id\n"
-    "end\n"
-    "return out\n";
+    "  if #batch < 200 then return out end\n"
+    "  if scanned >= 2000 then\n"
+    "    out[2], out[3] = scan_score, scan_id\n"
+    "    return out\n"
+    "  end\n"
+    "  max = scan_score\n"
+    "  skip = scan_id\n"
+    "end\n";
 
 /* Runner writes, guarded by the lease so an instance that lost its session never writes.
  * Events are appended unless the user cancelled (the cancel already ended the log with its
@@ -204,7 +211,8 @@ const char bo1_lua_list[] =
  * KEYS: 1 session, 2 events, 3 lease.
  * ARGV: 1 instance, 2 events max, 3 status ('' = unchanged), 4 doc ('' = unchanged),
  *       5 now ms, 6 ttl s (applied on a terminal status), 7 id, 8 checkpoint ('' = none),
- *       9 write token ('' = none), 10.. events. Returns {'OK', status, event ids...}. */
+ *       9 write token ('' = none), 10 phase ('' = unchanged), 11 cost total in USD
+ *       ('' = unchanged), 12.. events. Returns {'OK', status, event ids...}. */
 const char bo1_lua_append[] =
     "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'LOST_LEASE'} end\n"
     "local v = redis.call('HMGET', KEYS[1], 'status', 'owner', 'wtok')\n"
@@ -216,12 +224,14 @@ const char bo1_lua_append[] =
     "  redis.call('HSET', KEYS[1], 'wtok', ARGV[9])\n"
     "end\n"
     "if cur ~= 'cancelled' then\n"
-    "  for i = 10, #ARGV do\n"
+    "  for i = 12, #ARGV do\n"
     "    out[#out + 1] = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])\n"
     "  end\n"
     "end\n"
     "if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'doc', ARGV[4]) end\n"
     "if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'ckpt', ARGV[8]) end\n"
+    "if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'phase', ARGV[10]) end\n"
+    "if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'cost', ARGV[11]) end\n"
     "local new = ARGV[3]\n"
     "local user_hold = (cur == 'paused' or cur == 'cancelled')\n"
     "if new ~= '' and new ~= cur and (not user_hold or new == 'cancelled' or\n"
@@ -233,12 +243,13 @@ const char bo1_lua_append[] =
     "    redis.call('SREM', act, ARGV[7])\n"
     "  end\n"
     "  if new == 'completed' or new == 'failed' or new == 'cancelled' then\n"
+    "    redis.call('HSET', KEYS[1], 'finished', ARGV[5])\n"
     "    redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
     "    redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
     "  end\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'updated', ARGV[5])\n"
-    "if #ARGV >= 10 then redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', 'event') end\n"
+    "if #ARGV >= 12 then redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', 'event') end\n"
     "return out\n";
 
 /* The runner's view of user actions. KEYS: 1 session, 2 inbox, 3 lease. ARGV: 1 instance.

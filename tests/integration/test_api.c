@@ -416,10 +416,97 @@ START_TEST(test_list_is_newest_first_with_cursor_pagination)
     ck_assert_str_eq(
         json_string_value(json_object_get(json_array_get(json_object_get(p2, "items"), 1), "id")),
         ids[0]);
+    /* The last page says so: no cursor to an empty page. */
+    ck_assert(json_is_null(json_object_get(p2, "next_cursor")));
     json_decref(p1);
     json_decref(p2);
+    /* A page that ends exactly at the last session is the last page too. */
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions?limit=5", ha, NULL, 0);
+    p1 = h_resp_json(&r);
+    h_resp_free(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(p1, "items")), 5);
+    ck_assert(json_is_null(json_object_get(p1, "next_cursor")));
+    json_decref(p1);
+    /* With a status filter the look-ahead skips what does not match. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", ids[2]);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions?limit=1&status=cancelled", ha, NULL, 0);
+    p1 = h_resp_json(&r);
+    h_resp_free(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(p1, "items")), 1);
+    ck_assert(json_is_null(json_object_get(p1, "next_cursor")));
+    json_decref(p1);
     for (int i = 0; i < 5; i++)
         free(ids[i]);
+}
+END_TEST
+
+/* List items are summaries: no options, no ledger; the statement cut to 200 characters. */
+START_TEST(test_list_items_are_summaries)
+{
+    char stmt[1200];
+    char body[1400];
+    struct h_resp r;
+    const char *ha[] = {KEY_A, NULL};
+    json_t *page, *item, *links;
+    const char *s;
+    size_t n = 0;
+    char *id;
+
+    /* 250 two-byte characters: the cut must fall on a character boundary. */
+    for (int i = 0; i < 250; i++)
+        n += (size_t)snprintf(stmt + n, sizeof(stmt) - n, "\xc3\xa9");
+    snprintf(body, sizeof(body),
+             "{\"problem\":{\"statement\":\"Should we %s?\"},\"options\":{\"start\":false}}", stmt);
+    ck_assert_int_eq(post(&r, "/api/v1/sessions", KEY_A, body), 201);
+    h_resp_free(&r);
+    h_sleep_ms(3); /* newest first: a later millisecond */
+    id = create(KEY_A);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", ha, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    page = h_resp_json(&r);
+    h_resp_free(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(page, "items")), 2);
+    item = json_array_get(json_object_get(page, "items"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(item, "id")), id);
+    ck_assert_str_eq(json_string_value(json_object_get(item, "status")), "created");
+    ck_assert_str_eq(json_string_value(json_object_get(item, "phase")), "intake");
+    ck_assert_str_eq(json_string_value(json_object_get(item, "statement")),
+                     "Should we expand to a second city this year?");
+    ck_assert(json_is_string(json_object_get(item, "created_at")));
+    ck_assert(json_is_string(json_object_get(item, "updated_at")));
+    ck_assert(json_is_null(json_object_get(item, "finished_at")));
+    ck_assert(json_is_number(json_object_get(item, "cost_usd")));
+    ck_assert_ptr_null(json_object_get(item, "options"));
+    ck_assert_ptr_null(json_object_get(item, "problem"));
+    ck_assert_ptr_null(json_object_get(item, "ledger"));
+    links = json_object_get(item, "links");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(links, "self")), id));
+    /* The long one: 200 characters, then an ellipsis, valid UTF-8. */
+    item = json_array_get(json_object_get(page, "items"), 1);
+    s = json_string_value(json_object_get(item, "statement"));
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_eq(strlen(s), strlen("Should we ") + 2 * 190 + 3);
+    ck_assert_str_eq(s + strlen(s) - 3, "\xe2\x80\xa6");
+    ck_assert(json_is_null(json_object_get(page, "next_cursor")));
+    json_decref(page);
+    /* Cancelled: it has finished. */
+    {
+        char path[128];
+        snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", id);
+        ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+        h_resp_free(&r);
+    }
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions?limit=1", ha, NULL, 0);
+    page = h_resp_json(&r);
+    h_resp_free(&r);
+    item = json_array_get(json_object_get(page, "items"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(item, "status")), "cancelled");
+    ck_assert(json_is_string(json_object_get(item, "finished_at")));
+    ck_assert(json_is_string(json_object_get(page, "next_cursor")));
+    json_decref(page);
+    free(id);
 }
 END_TEST
 
@@ -463,6 +550,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_events_page_and_sse_replay_from_the_middle);
     tcase_add_test(tc, test_hostile_ids_and_queries_are_rejected);
     tcase_add_test(tc, test_list_is_newest_first_with_cursor_pagination);
+    tcase_add_test(tc, test_list_items_are_summaries);
     tcase_add_test(tc, test_store_down_is_503_with_retry_after);
     suite_add_tcase(s, tc);
     return s;

@@ -580,6 +580,20 @@ START_TEST(test_full_lifecycle_over_http)
         ck_assert_double_eq_tol(json_number_value(json_object_get(tot, "total_usd")), sum, 1e-9);
     }
     ck_assert_uint_eq(count_type(log, "cost.updated"), json_array_size(ledger));
+    /* The list shows the finished session as a summary with the same cost total. */
+    {
+        json_t *page = api_json(200, "GET", NULL, "/api/v1/sessions?limit=1");
+        json_t *item = json_array_get(json_object_get(page, "items"), 0);
+        ck_assert_str_eq(str_or(item, "id"), id);
+        ck_assert_str_eq(str_or(item, "status"), "completed");
+        ck_assert_str_eq(str_or(item, "phase"), "completed");
+        ck_assert(json_is_string(json_object_get(item, "finished_at")));
+        ck_assert_double_eq_tol(json_number_value(json_object_get(item, "cost_usd")), sum, 1e-9);
+        ck_assert_ptr_null(json_object_get(item, "ledger"));
+        ck_assert_ptr_null(json_object_get(item, "sub_problems"));
+        ck_assert(json_is_null(json_object_get(page, "next_cursor")));
+        json_decref(page);
+    }
     json_decref(costs);
 
     /* The report was also exported as files: <id>_<YYYYmmdd_HHMMSS>.{md,json}. */
