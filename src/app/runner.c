@@ -658,9 +658,12 @@ struct claim {
     int took_over;
 };
 
+/* Done with a job entry: acknowledged and deleted (the stream keeps only open work). */
 static void ack_entry(struct bo1_runner *r, const char *entry)
 {
-    bo1_store_command(r->store, on_renewed, NULL, "XACK bo1:jobs bo1 %s", entry);
+    const char *argv[2] = {"bo1:jobs", entry};
+
+    eval(r, bo1_lua_ack, 1, argv, 2, on_renewed, NULL);
 }
 
 static void on_fail_written(enum bo1_status st, const redisReply *reply, void *arg)

@@ -291,12 +291,24 @@ const char bo1_lua_renew[] =
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "return {'OK'}\n";
 
+/* Acknowledging a job also deletes its entry: the job stream holds only work not yet done
+ * (a MAXLEN cap could drop an entry that is still pending or not yet delivered, and with it
+ * a session). XACK first, in one script, so no pending entry ever points at a deleted one.
+ * KEYS: 1 jobs. ARGV: 1 job entry. */
+const char bo1_lua_ack[] =
+    "redis.call('XACK', KEYS[1], 'bo1', ARGV[1])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[1])\n"
+    "return {'OK'}\n";
+
 /* KEYS: 1 lease, 2 jobs. ARGV: 1 instance, 2 id, 3 requeue ('1': hand the session to any
  * instance), 4 job entry to acknowledge ('' = none). */
 const char bo1_lua_release[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
     "if ARGV[3] == '1' then redis.call('XADD', KEYS[2], '*', 'session', ARGV[2]) end\n"
-    "if ARGV[4] ~= '' then redis.call('XACK', KEYS[2], 'bo1', ARGV[4]) end\n"
+    "if ARGV[4] ~= '' then\n"
+    "  redis.call('XACK', KEYS[2], 'bo1', ARGV[4])\n"
+    "  redis.call('XDEL', KEYS[2], ARGV[4])\n"
+    "end\n"
     "return {'OK'}\n";
 /* KEYS: 1 session, 2 report. ARGV: 1 owner. */
 const char bo1_lua_artifacts[] =

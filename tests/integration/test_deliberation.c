@@ -4,6 +4,7 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <dirent.h>
+#include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -712,6 +713,70 @@ static void assert_no_calls_while_paused(const char *id)
     ck_assert_msg(before == after, "model calls while paused: %zu then %zu", before, after);
     check_status(id, 1, "paused");
 }
+
+/* Wait until the job stream holds @want entries; fails the test after @ms. */
+static void wait_jobs_len(long long want, int ms)
+{
+    long long deadline = h_now_ms() + ms;
+    long long v;
+
+    do {
+        v = h_redis_int(redis.port, "XLEN bo1:jobs");
+        if (v == want)
+            return;
+        h_sleep_ms(20);
+    } while (h_now_ms() < deadline);
+    ck_abort_msg("XLEN bo1:jobs: %lld, waited %d ms for %lld", v, ms, want);
+}
+
+/* Pending entries of the job stream's group (XPENDING summary). */
+static long long jobs_pending(void)
+{
+    redisReply *r = h_redis(redis.port, "XPENDING bo1:jobs bo1");
+    long long n = -1;
+
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER)
+        n = r->element[0]->integer;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+/* Every job entry is deleted once done: after sessions that completed, were paused and
+ * resumed, and were cancelled, the job stream is empty again (it used to keep every
+ * entry ever added). */
+START_TEST(test_job_stream_is_emptied_as_jobs_finish)
+{
+    char *ids[8];
+    char *held;
+
+    start_bo1d(NULL);
+    fake_faults("[{\"task\":\"contribute\",\"latency_ms\":150}]");
+    for (int i = 0; i < 8; i++)
+        ids[i] = create(STEP " [fake:rounds=1]", NULL);
+    held = create(STEP " [fake:rounds=1]", "{\"start\":false}");
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/start", held));
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/cancel", held));
+    json_decref(wait_event(ids[0], "contribution", 15000));
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", ids[0]));
+    wait_status(ids[0], "paused", 10000);
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/resume", ids[0]));
+    for (int i = 0; i < 8; i++)
+        wait_status(ids[i], "completed", 60000);
+    /* 8 creates + 1 start + 1 resume = 10 entries were added; none is left. */
+    wait_jobs_len(0, 5000);
+    ck_assert_int_eq(jobs_pending(), 0);
+    /* The group survives the stream being emptied: new work is still claimed. */
+    free(held);
+    held = create(STEP " [fake:rounds=1]", NULL);
+    wait_status(held, "completed", 30000);
+    wait_jobs_len(0, 5000);
+    for (int i = 0; i < 8; i++)
+        free(ids[i]);
+    free(held);
+}
+END_TEST
 
 /* Pause in the middle of a round, during decomposition and while awaiting input; resume
  * each; illegal transitions are 409 with the current status. */
@@ -1514,6 +1579,7 @@ static Suite *deliberation_suite(void)
         T(test_kill9_mid_round_other_instance_finishes),
         T(test_sigterm_hands_the_session_to_the_other_instance),
         T(test_redis_restart_mid_session),
+        T(test_job_stream_is_emptied_as_jobs_finish),
 #undef T
     };
     /* BO1_TEST_ONLY=substring runs only the tests whose name contains it. */
