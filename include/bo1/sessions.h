@@ -32,9 +32,10 @@ struct bo1_sessions_limits {
     unsigned control_per_window;
     unsigned reads_per_window;
     unsigned window_ms;
-    unsigned max_active; /* queued, running or awaiting input, per key */
-    unsigned ttl_s;      /* finished sessions expire after this */
-    unsigned events_max; /* stream length bound per session */
+    unsigned max_active;      /* queued, running or awaiting input, per key */
+    unsigned ttl_s;           /* finished sessions expire after this */
+    unsigned unstarted_ttl_s; /* sessions created without start and never started */
+    unsigned events_max;      /* stream length bound per session */
 };
 
 enum bo1_rate_class { BO1_RATE_CREATE, BO1_RATE_CONTROL, BO1_RATE_READ };

@@ -328,7 +328,7 @@ static void send_write(struct run *run)
         return;
     for (size_t i = 0; i < n; i++)
         argv[i] = json_string_value(json_array_get(run->write, i));
-    if (eval(run->r, bo1_lua_append, 3, argv, (int)n, on_written, run) == BO1_OK)
+    if (eval(run->r, bo1_lua_append, 4, argv, (int)n, on_written, run) == BO1_OK)
         run->writing = 1;
     free(argv);
 }
@@ -336,7 +336,7 @@ static void send_write(struct run *run)
 static void flush(struct run *run)
 {
     struct bo1_runner *r = run->r;
-    char keys[3][64];
+    char keys[4][64];
     char buf[72];
     char *doc_text = NULL;
     char *ckpt_text = NULL;
@@ -374,7 +374,8 @@ static void flush(struct run *run)
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
     snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
     snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
-    for (int k = 0; k < 3; k++)
+    snprintf(keys[3], sizeof(keys[3]), "bo1:{%s}:inbox", run->id);
+    for (int k = 0; k < 4; k++)
         json_array_append_new(w, json_string(keys[k]));
     json_array_append_new(w, json_string(r->instance));
     snprintf(buf, sizeof(buf), "%u", r->opt.events_max);
@@ -401,7 +402,7 @@ static void flush(struct run *run)
     json_array_extend(w, run->events);
     free(doc_text);
     free(ckpt_text);
-    if (json_array_size(w) != 14 + json_array_size(run->events)) {
+    if (json_array_size(w) != 15 + json_array_size(run->events)) {
         json_decref(w); /* out of memory: keep what is pending */
         return;
     }
@@ -683,12 +684,12 @@ static void fail_unstartable(struct run *run, const char *why)
 {
     struct bo1_runner *r = run->r;
     char iso[40];
-    char keys[3][64];
+    char keys[4][64];
     char now[24];
     char ttl[16];
     char max[16];
     char *ev[3];
-    const char *argv[17];
+    const char *argv[18];
     int argc = 0;
 
     bo1_clock_iso(bo1_clock_wall_ms(), iso);
@@ -699,12 +700,14 @@ static void fail_unstartable(struct run *run, const char *why)
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
     snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
     snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
+    snprintf(keys[3], sizeof(keys[3]), "bo1:{%s}:inbox", run->id);
     snprintf(now, sizeof(now), "%lld", (long long)bo1_clock_wall_ms());
     snprintf(ttl, sizeof(ttl), "%u", r->opt.ttl_s);
     snprintf(max, sizeof(max), "%u", r->opt.events_max);
     argv[argc++] = keys[0];
     argv[argc++] = keys[1];
     argv[argc++] = keys[2];
+    argv[argc++] = keys[3];
     argv[argc++] = r->instance;
     argv[argc++] = max;
     argv[argc++] = "failed";
@@ -719,7 +722,7 @@ static void fail_unstartable(struct run *run, const char *why)
     for (int i = 0; i < 3; i++)
         argv[argc++] = ev[i] ? ev[i] : "{}";
     atomic_fetch_add(&r->failed, 1);
-    if (eval(r, bo1_lua_append, 3, argv, argc, on_fail_written, run) == BO1_OK)
+    if (eval(r, bo1_lua_append, 4, argv, argc, on_fail_written, run) == BO1_OK)
         run->writing = 1;
     else {
         run->stopping = 1;

@@ -20,7 +20,8 @@
  * ARGV: 1 id, 2 owner, 3 doc, 4 body hash, 5 now ms, 6 start, 7 rate limit, 8 window ms,
  *       9 max active, 10 statement for summaries (truncated), 11 idempotency ttl s,
  *       12 has idempotency key,
- *       13 events max, 14 created event, 15 queued event. */
+ *       13 events max, 14 created event, 15 queued event, 16 TTL s of an unstarted session.
+ * A session created without start expires unless it is started (the start PERSISTs). */
 const char bo1_lua_create[] =
     "if ARGV[12] == '1' then\n"
     "  local prev = redis.call('GET', KEYS[5])\n"
@@ -45,6 +46,9 @@ const char bo1_lua_create[] =
     "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[15])\n"
     "  redis.call('SADD', KEYS[7], ARGV[1])\n"
     "  redis.call('XADD', KEYS[4], '*', 'session', ARGV[1])\n"
+    "else\n"
+    "  redis.call('EXPIRE', KEYS[1], ARGV[16])\n"
+    "  redis.call('EXPIRE', KEYS[2], ARGV[16])\n"
     "end\n"
     "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', 'event')\n"
     "if ARGV[12] == '1' then\n"
@@ -94,6 +98,9 @@ const char bo1_lua_control[] =
     "  return {'TOO_MANY_ACTIVE'}\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'status', new, 'updated', ARGV[4])\n"
+    "if a == 'start' then\n"
+    "  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[7]}) do redis.call('PERSIST', k) end\n"
+    "end\n"
     "if new == 'queued' then\n"
     "  redis.call('SADD', KEYS[4], ARGV[1])\n"
     "  redis.call('XADD', KEYS[3], '*', 'session', ARGV[1])\n"
@@ -114,7 +121,8 @@ const char bo1_lua_control[] =
     "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', 'status')\n"
     "return {'OK', v[3], new, ARGV[4]}\n";
 
-/* KEYS: 1 session, 2 events, 3 inbox.
+/* The inbox expires with the session when the session already has a TTL (unstarted).
+ * KEYS: 1 session, 2 events, 3 inbox.
  * ARGV: 1 owner, 2 kind, 3 payload, 4 now ms, 5 event, 6 events max, 7 id. */
 const char bo1_lua_input[] =
     "local v = redis.call('HMGET', KEYS[1], 'owner', 'status')\n"
@@ -128,6 +136,8 @@ const char bo1_lua_input[] =
     "  end\n"
     "end\n"
     "redis.call('RPUSH', KEYS[3], ARGV[3])\n"
+    "local ttl = redis.call('PTTL', KEYS[1])\n"
+    "if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) end\n"
     "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])\n"
     "redis.call('HSET', KEYS[1], 'updated', ARGV[4])\n"
     "redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', 'input')\n"
@@ -208,7 +218,9 @@ const char bo1_lua_list[] =
  * (then the current status wins and is returned, so the runner can act on it). A write
  * whose token equals the last one applied is a retry of a write that landed: nothing is
  * done again.
- * KEYS: 1 session, 2 events, 3 lease.
+ * A terminal status starts the TTL on every key of the session that has none yet (the
+ * inbox too: input that came after the last poll is never read).
+ * KEYS: 1 session, 2 events, 3 lease, 4 inbox.
  * ARGV: 1 instance, 2 events max, 3 status ('' = unchanged), 4 doc ('' = unchanged),
  *       5 now ms, 6 ttl s (applied on a terminal status), 7 id, 8 checkpoint ('' = none),
  *       9 write token ('' = none), 10 phase ('' = unchanged), 11 cost total in USD
@@ -246,6 +258,7 @@ const char bo1_lua_append[] =
     "    redis.call('HSET', KEYS[1], 'finished', ARGV[5])\n"
     "    redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
     "    redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
+    "    redis.call('EXPIRE', KEYS[4], ARGV[6])\n"
     "  end\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'updated', ARGV[5])\n"

@@ -362,6 +362,7 @@ enum bo1_status bo1_sessions_create(struct bo1_store *store, const struct bo1_se
     arg_fmt(&args, "%u", lim->events_max);
     arg_add(&args, ev_created);
     arg_add(&args, ev_queued);
+    arg_fmt(&args, "%u", lim->unstarted_ttl_s ? lim->unstarted_ttl_s : 604800);
     st = eval(store, bo1_lua_create, &keys, &args, decode_doc, cb, arg);
 out:
     json_decref(doc);

@@ -510,6 +510,101 @@ START_TEST(test_list_items_are_summaries)
 }
 END_TEST
 
+static long long key_ttl(const char *id, const char *part)
+{
+    return h_redis_int(redis.port, "TTL bo1:{%s}:%s", id, part);
+}
+
+/* A session created with start=false expires after BO1_UNSTARTED_TTL_S unless started;
+ * its inbox (an interjection before the start) expires with it. A cancelled session's
+ * keys all get the finished-session TTL. */
+START_TEST(test_unstarted_sessions_expire_and_finished_keys_get_a_ttl)
+{
+    char *env[] = {"BO1_MODEL_SIMULATED=true",
+                   "BO1_API_KEYS=key-alpha-0123456789,key-bravo-0123456789",
+                   "BO1_UNSTARTED_TTL_S=2", "BO1_SESSION_TTL_S=3600", NULL};
+    struct h_proc other;
+    struct h_resp r;
+    const char *ha[] = {KEY_A, NULL};
+    const char *hj[] = {KEY_A, JSON, NULL};
+    char path[160];
+    char *idle, *started, *cancelled;
+    json_t *j;
+    const char *const parts[] = {"session", "events", "inbox"};
+    long long t;
+
+    ck_assert_int_eq(h_bo1d_start(&other, redis.port, env), 0);
+    ck_assert_int_eq(h_wait_ready(other.port, 5000), 0);
+    h_http(&r, "POST", other.port, "/api/v1/sessions", hj, BODY, strlen(BODY));
+    ck_assert_int_eq(r.status, 201);
+    j = h_resp_json(&r);
+    idle = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+    h_http(&r, "POST", other.port, "/api/v1/sessions", hj, BODY, strlen(BODY));
+    j = h_resp_json(&r);
+    started = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+    h_http(&r, "POST", other.port, "/api/v1/sessions", hj, BODY, strlen(BODY));
+    j = h_resp_json(&r);
+    cancelled = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+
+    /* Input before the start lands in the inbox, which expires with the session. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/interjections", idle);
+    h_http(&r, "POST", other.port, path, hj, "{\"text\":\"hello\"}", 16);
+    ck_assert_int_eq(r.status, 202);
+    h_resp_free(&r);
+    for (int i = 0; i < 3; i++) {
+        t = key_ttl(idle, parts[i]);
+        ck_assert_msg(t >= 1 && t <= 2, "%s TTL %lld", parts[i], t);
+    }
+    /* Started: no longer expires as unstarted (the runner may already have finished it:
+     * then it has the finished-session TTL). */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/start", started);
+    h_http(&r, "POST", other.port, path, hj, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    h_resp_free(&r);
+    t = key_ttl(started, "session");
+    ck_assert_msg(t == -1 || t > 2, "started session TTL %lld", t);
+    /* Cancelled: every key has the finished-session TTL, the inbox included. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/interjections", cancelled);
+    h_http(&r, "POST", other.port, path, hj, "{\"text\":\"hello\"}", 16);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", cancelled);
+    h_http(&r, "POST", other.port, path, hj, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    h_resp_free(&r);
+    for (int i = 0; i < 3; i++) {
+        t = key_ttl(cancelled, parts[i]);
+        ck_assert_msg(t > 3000 && t <= 3600, "cancelled %s TTL %lld", parts[i], t);
+    }
+
+    h_sleep_ms(3200);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s", idle);
+    h_http(&r, "GET", other.port, path, ha, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(h_redis_int(redis.port, "EXISTS bo1:{%s}:%s", idle, parts[i]), 0);
+    h_http(&r, "GET", other.port, "/api/v1/sessions", ha, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_null(strstr(r.body, idle));
+    ck_assert_ptr_nonnull(strstr(r.body, started));
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s", started);
+    h_http(&r, "GET", other.port, path, ha, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    h_resp_free(&r);
+    h_proc_stop(&other, SIGKILL, 2000);
+    free(idle);
+    free(started);
+    free(cancelled);
+}
+END_TEST
+
 START_TEST(test_store_down_is_503_with_retry_after)
 {
     struct h_resp r;
@@ -551,6 +646,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_hostile_ids_and_queries_are_rejected);
     tcase_add_test(tc, test_list_is_newest_first_with_cursor_pagination);
     tcase_add_test(tc, test_list_items_are_summaries);
+    tcase_add_test(tc, test_unstarted_sessions_expire_and_finished_keys_get_a_ttl);
     tcase_add_test(tc, test_store_down_is_503_with_retry_after);
     suite_add_tcase(s, tc);
     return s;

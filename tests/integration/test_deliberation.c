@@ -743,6 +743,21 @@ static long long jobs_pending(void)
     return n;
 }
 
+/* Every key of a finished session has a TTL (none is kept for ever). */
+static void assert_keys_expire(const char *id)
+{
+    redisReply *keys = h_redis(redis.port, "KEYS bo1:{%s}:*", id);
+
+    ck_assert_ptr_nonnull(keys);
+    ck_assert_int_eq(keys->type, REDIS_REPLY_ARRAY);
+    ck_assert_uint_ge(keys->elements, 2);
+    for (size_t i = 0; i < keys->elements; i++) {
+        long long t = h_redis_int(redis.port, "PTTL %s", keys->element[i]->str);
+        ck_assert_msg(t > 0 || t == -2, "%s has no TTL (%lld)", keys->element[i]->str, t);
+    }
+    freeReplyObject(keys);
+}
+
 /* Every job entry is deleted once done: after sessions that completed, were paused and
  * resumed, and were cancelled, the job stream is empty again (it used to keep every
  * entry ever added). */
@@ -762,8 +777,11 @@ START_TEST(test_job_stream_is_emptied_as_jobs_finish)
     json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", ids[0]));
     wait_status(ids[0], "paused", 10000);
     json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/resume", ids[0]));
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 8; i++) {
         wait_status(ids[i], "completed", 60000);
+        assert_keys_expire(ids[i]);
+    }
+    assert_keys_expire(held);
     /* 8 creates + 1 start + 1 resume = 10 entries were added; none is left. */
     wait_jobs_len(0, 5000);
     ck_assert_int_eq(jobs_pending(), 0);
@@ -1090,6 +1108,7 @@ START_TEST(test_interjection_reaches_next_round)
     log = all_events(id);
     assert_log_sane(log);
     ck_assert_uint_ge(count_type(log, "contribution"), 1);
+    assert_keys_expire(id);
     json_decref(log);
     free(id);
 }
