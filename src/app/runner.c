@@ -773,8 +773,10 @@ static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *r
                      json_pack("{s:s, s:b}", "session_id", run->id, "took_over", c->took_over),
                      "session resumed from its checkpoint");
     } else {
-        json_t *request = json_pack("{s:O, s:O}", "problem", json_object_get(doc, "problem"),
-                                    "options", json_object_get(doc, "options"));
+        /* The engine's request gets its own copy of the options: run->base_doc holds the
+         * stored ones, which must keep their nulls and "start". */
+        json_t *request = json_pack("{s:O, s:o}", "problem", json_object_get(doc, "problem"),
+                                    "options", json_deep_copy(json_object_get(doc, "options")));
         json_t *opts = json_object_get(request, "options");
         const char *key;
         json_t *v;

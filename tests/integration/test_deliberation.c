@@ -523,7 +523,7 @@ START_TEST(test_full_lifecycle_over_http)
     struct sse s = {0};
     pthread_t th;
     char *id;
-    json_t *log, *rep, *costs, *ledger, *sess;
+    json_t *log, *rep, *costs, *ledger, *sess, *options;
     size_t i;
     json_t *e;
     double sum = 0;
@@ -531,6 +531,9 @@ START_TEST(test_full_lifecycle_over_http)
 
     start_bo1d(NULL);
     id = create(STEP " [fake:rounds=2]", "{\"start\":false}");
+    sess = api_json(200, "GET", NULL, "/api/v1/sessions/%s", id);
+    options = json_incref(json_object_get(sess, "options"));
+    json_decref(sess);
     snprintf(s.id, sizeof(s.id), "%s", id);
     s.port = bo1d.port;
     ck_assert_int_eq(pthread_create(&th, NULL, sse_thread, &s), 0);
@@ -560,6 +563,18 @@ START_TEST(test_full_lifecycle_over_http)
 
     sess = api_json(200, "GET", NULL, "/api/v1/sessions/%s", id);
     ck_assert_str_eq(json_string_value(json_object_get(sess, "status")), "completed");
+    /* The options are stored as created, nulls and start included (the runner hands the
+     * engine its own copy without them). */
+    ck_assert(json_is_false(json_object_get(options, "start")));
+    {
+        char *want = json_dumps(options, JSON_SORT_KEYS | JSON_COMPACT);
+        char *got = json_dumps(json_object_get(sess, "options"), JSON_SORT_KEYS | JSON_COMPACT);
+        ck_assert_msg(json_equal(options, json_object_get(sess, "options")),
+                      "options created %s, stored %s", want, got);
+        free(want);
+        free(got);
+    }
+    json_decref(options);
     json_decref(sess);
 
     rep = check_report(id);
