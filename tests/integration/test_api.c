@@ -510,6 +510,55 @@ START_TEST(test_list_items_are_summaries)
 }
 END_TEST
 
+/* SSE connects count as reads: past the per-key read limit they are 429 with Retry-After,
+ * like the JSON pages they share the counter with. */
+START_TEST(test_sse_connects_are_rate_limited)
+{
+    char *env[] = {"BO1_MODEL_SIMULATED=true",
+                   "BO1_API_KEYS=key-alpha-0123456789,key-bravo-0123456789",
+                   "BO1_RATE_READS_PER_MIN=3", NULL};
+    struct h_proc other;
+    struct h_resp r;
+    const char *hs[] = {KEY_A, "Accept: text/event-stream", NULL};
+    const char *ha[] = {KEY_A, NULL};
+    const char *hb[] = {KEY_B, "Accept: text/event-stream", NULL};
+    char path[160];
+    char *id = create(KEY_A);
+    char *ra;
+
+    ck_assert_int_eq(h_bo1d_start(&other, redis.port, env), 0);
+    ck_assert_int_eq(h_wait_ready(other.port, 5000), 0);
+    /* A cancelled session: each stream replays the log and ends at once. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/events", id);
+    for (int i = 0; i < 3; i++) {
+        h_http(&r, "GET", other.port, path, hs, NULL, 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_ptr_nonnull(strstr(r.body, "event: session.completed"));
+        h_resp_free(&r);
+    }
+    h_http(&r, "GET", other.port, path, hs, NULL, 0);
+    assert_problem(&r, 429, "RATE_LIMITED");
+    ra = h_resp_header(&r, "Retry-After");
+    ck_assert_ptr_nonnull(ra);
+    ck_assert_int_ge(atoi(ra), 1);
+    ck_assert_int_le(atoi(ra), 60);
+    free(ra);
+    h_resp_free(&r);
+    /* The JSON page shares the counter; another key has its own. */
+    h_http(&r, "GET", other.port, path, ha, NULL, 0);
+    assert_problem(&r, 429, "RATE_LIMITED");
+    h_resp_free(&r);
+    h_http(&r, "GET", other.port, path, hb, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
+    h_proc_stop(&other, SIGKILL, 2000);
+    free(id);
+}
+END_TEST
+
 static long long key_ttl(const char *id, const char *part)
 {
     return h_redis_int(redis.port, "TTL bo1:{%s}:%s", id, part);
@@ -646,6 +695,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_hostile_ids_and_queries_are_rejected);
     tcase_add_test(tc, test_list_is_newest_first_with_cursor_pagination);
     tcase_add_test(tc, test_list_items_are_summaries);
+    tcase_add_test(tc, test_sse_connects_are_rate_limited);
     tcase_add_test(tc, test_unstarted_sessions_expire_and_finished_keys_get_a_ttl);
     tcase_add_test(tc, test_store_down_is_503_with_retry_after);
     suite_add_tcase(s, tc);
