@@ -267,6 +267,25 @@ static void maybe_finish(struct run *run)
     run_release(run, 0);
 }
 
+/* Follow the status the user set, as read back from Redis by a poll or a write: cancel,
+ * pause, or undo a pause the user has resumed since (the status is then queued, or running
+ * after a claim). */
+static void obey_user(struct run *run, const char *status)
+{
+    struct bo1_engine *e = run->r->engine;
+    int engine_paused = bo1_session_status(run->s) == BO1_SESSION_PAUSED;
+
+    if (!status || bo1_session_is_terminal(run->s))
+        return;
+    if (strcmp(status, "cancelled") == 0)
+        bo1_engine_cancel(e, run->s);
+    else if (strcmp(status, "paused") == 0 && !engine_paused)
+        bo1_engine_pause(e, run->s);
+    else if (engine_paused && (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0 ||
+                               strcmp(status, "awaiting_input") == 0))
+        bo1_engine_unpause(e, run->s);
+}
+
 static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
 {
     struct run *run = arg;
@@ -287,12 +306,7 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
         return;
     }
     bo1_hub_notify(run->r->hub, run->id);
-    if (status && !bo1_session_is_terminal(run->s)) {
-        if (strcmp(status, "cancelled") == 0)
-            bo1_engine_cancel(run->r->engine, run->s);
-        else if (strcmp(status, "paused") == 0 && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
-            bo1_engine_pause(run->r->engine, run->s);
-    }
+    obey_user(run, status);
     flush(run);
     maybe_finish(run);
 }
@@ -586,13 +600,7 @@ static void on_polled(enum bo1_status st, const redisReply *reply, void *arg)
                          "the engine refused a user input");
         json_decref(in);
     }
-    if (bo1_session_is_terminal(run->s))
-        ; /* nothing to act on */
-    else if (status && strcmp(status, "cancelled") == 0)
-        bo1_engine_cancel(r->engine, run->s);
-    else if (status && strcmp(status, "paused") == 0 &&
-             bo1_session_status(run->s) != BO1_SESSION_PAUSED)
-        bo1_engine_pause(r->engine, run->s);
+    obey_user(run, status);
     maybe_finish(run);
 }
 

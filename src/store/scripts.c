@@ -214,8 +214,13 @@ const char bo1_lua_list[] =
 
 /* Runner writes, guarded by the lease so an instance that lost its session never writes.
  * Events are appended unless the user cancelled (the cancel already ended the log with its
- * session.completed); the status is written unless the user paused or cancelled meanwhile
- * (then the current status wins and is returned, so the runner can act on it). A write
+ * session.completed). The engine's status never overrides the user's: nothing replaces a
+ * cancel; a pause gives way only to a terminal status; and the engine's own "paused" is
+ * never written, because the engine pauses only when the runner has read the user's pause
+ * from this field: if the field no longer says paused, the user resumed (or cancelled)
+ * since, and that newer status is the one to keep (a write sent before a resume used to
+ * land after it and undo it). The status that holds is returned so the runner can act on
+ * it (cancel, pause, or undo its pause). A write
  * whose token equals the last one applied is a retry of a write that landed: nothing is
  * done again.
  * A terminal status starts the TTL on every key of the session that has none yet (the
@@ -245,9 +250,13 @@ const char bo1_lua_append[] =
     "if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'phase', ARGV[10]) end\n"
     "if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'cost', ARGV[11]) end\n"
     "local new = ARGV[3]\n"
-    "local user_hold = (cur == 'paused' or cur == 'cancelled')\n"
-    "if new ~= '' and new ~= cur and (not user_hold or new == 'cancelled' or\n"
-    "    (cur == 'paused' and new ~= 'running' and new ~= 'awaiting_input' and new ~= 'queued')) then\n"
+    "local write\n"
+    "if new == '' or new == cur or cur == 'cancelled' then write = false\n"
+    "elseif new == 'paused' then write = false\n"
+    "elseif cur == 'paused' then\n"
+    "  write = (new == 'completed' or new == 'failed' or new == 'cancelled')\n"
+    "else write = true end\n"
+    "if write then\n"
     "  redis.call('HSET', KEYS[1], 'status', new)\n"
     "  out[2] = new\n"
     "  local act = 'bo1:owner:' .. v[2] .. ':active'\n"

@@ -6,7 +6,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <hiredis/hiredis.h>
+
+#include "../../src/store/scripts.h"
 #include "harness.h"
 
 static struct h_proc redis;
@@ -559,6 +563,73 @@ START_TEST(test_sse_connects_are_rate_limited)
 }
 END_TEST
 
+/* The race of a pause write and a resume, made deterministic by playing the runner here:
+ * the "runner" (this test, holding the session's lease) saw the user's pause and paused its
+ * engine; before its write of "paused" lands, the user resumes. The write must not undo
+ * the resume. */
+START_TEST(test_runner_pause_write_does_not_undo_a_later_resume)
+{
+    char *id = create(KEY_A);
+    char path[160];
+    char keys[4][64];
+    char now[24];
+    struct h_resp r;
+    const char *ha[] = {KEY_A, NULL};
+    redisReply *rep;
+    json_t *j;
+
+    snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", id);
+    snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", id);
+    snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", id);
+    snprintf(keys[3], sizeof(keys[3]), "bo1:{%s}:inbox", id);
+    snprintf(now, sizeof(now), "%lld", (long long)time(NULL) * 1000);
+    /* The lease is ours: bo1d's own runner cannot claim the session (LOST_LEASE). */
+    rep = h_redis(redis.port, "SET %s test-runner PX 60000", keys[2]);
+    ck_assert_ptr_nonnull(rep);
+    freeReplyObject(rep);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/start", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/pause", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    /* ... the runner pauses its engine and sends "paused"; meanwhile: */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/resume", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    /* The runner's write lands (append: no doc, checkpoint or events, status paused). */
+    {
+        const char *argv[] = {"EVAL",  bo1_lua_append,
+                              "4",     keys[0],
+                              keys[1], keys[2],
+                              keys[3], "test-runner",
+                              "20000", "paused",
+                              "",      now,
+                              "3600",  id,
+                              "",      "",
+                              "",      ""};
+        redisContext *c = redisConnect("127.0.0.1", redis.port);
+        ck_assert(c && !c->err);
+        rep = redisCommandArgv(c, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+        ck_assert_ptr_nonnull(rep);
+        ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+        ck_assert_str_eq(rep->element[0]->str, "OK");
+        /* The status that holds is the user's, so the runner undoes its own pause. */
+        ck_assert_str_eq(rep->element[1]->str, "queued");
+        freeReplyObject(rep);
+        redisFree(c);
+    }
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s", id);
+    h_http(&r, "GET", bo1d.port, path, ha, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    j = h_resp_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "queued");
+    json_decref(j);
+    h_resp_free(&r);
+    free(id);
+}
+END_TEST
+
 static long long key_ttl(const char *id, const char *part)
 {
     return h_redis_int(redis.port, "TTL bo1:{%s}:%s", id, part);
@@ -696,6 +767,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_list_is_newest_first_with_cursor_pagination);
     tcase_add_test(tc, test_list_items_are_summaries);
     tcase_add_test(tc, test_sse_connects_are_rate_limited);
+    tcase_add_test(tc, test_runner_pause_write_does_not_undo_a_later_resume);
     tcase_add_test(tc, test_unstarted_sessions_expire_and_finished_keys_get_a_ttl);
     tcase_add_test(tc, test_store_down_is_503_with_retry_after);
     suite_add_tcase(s, tc);

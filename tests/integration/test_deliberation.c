@@ -925,6 +925,52 @@ START_TEST(test_pause_and_resume_in_each_phase)
 }
 END_TEST
 
+/* Pause then resume at once, many times, at varying gaps, while the board deliberates: a
+ * resume that lands while the runner's write of its pause is on the way must not be undone
+ * by that write (the session then stayed paused although the resume had answered 200).
+ * The window is a few milliseconds, so each round only may hit it; api.c has the
+ * deterministic version. */
+START_TEST(test_resume_right_after_pause_is_never_lost)
+{
+    char *id;
+    int resumed = 0;
+
+    start_bo1d(NULL);
+    fake_faults("[{\"task\":\"contribute\",\"latency_ms\":600}]");
+    id = create(STEP " [fake:rounds=6]", NULL);
+    json_decref(wait_event(id, "round.started", 15000));
+    for (int k = 0; k < 25; k++) {
+        struct h_resp r;
+        char *st;
+        if (api(&r, "POST", NULL, "/api/v1/sessions/%s/pause", id) != 200) {
+            /* Only a finished session refuses the pause. */
+            ck_assert_msg(strstr(r.body, "completed") != NULL, "pause %d: %ld %s", k, r.status,
+                          r.body);
+            h_resp_free(&r);
+            break;
+        }
+        h_resp_free(&r);
+        h_sleep_ms(k % 6);
+        ck_assert_int_eq(api(&r, "POST", NULL, "/api/v1/sessions/%s/resume", id), 200);
+        h_resp_free(&r);
+        resumed++;
+        h_sleep_ms(150);
+        st = status_of(id);
+        ck_assert_ptr_nonnull(st);
+        ck_assert_msg(strcmp(st, "paused") != 0, "resume %d lost: the session is paused again", k);
+        free(st);
+    }
+    ck_assert_int_gt(resumed, 3);
+    wait_status(id, "completed", 60000);
+    {
+        json_t *log = all_events(id);
+        assert_log_sane(log);
+        json_decref(log);
+    }
+    free(id);
+}
+END_TEST
+
 /* Cancel during the vote and during a round: the log ends with one session.completed
  * (cancelled), no model call follows, and every further action is 409. */
 START_TEST(test_cancel_in_different_phases)
@@ -1603,6 +1649,7 @@ static Suite *deliberation_suite(void)
         T(test_full_lifecycle_over_http),
         T(test_sse_replay_from_the_middle_equals_the_tail),
         T(test_pause_and_resume_in_each_phase),
+        T(test_resume_right_after_pause_is_never_lost),
         T(test_cancel_in_different_phases),
         T(test_clarification_answered),
         T(test_clarification_times_out),
