@@ -74,11 +74,12 @@ enum bo1_status bo1_sessions_control(struct bo1_store *store, const struct bo1_s
 
 /**
  * Queue user input for the running engine: @kind "answers" (allowed while awaiting_input)
- * or "interjection" (while queued, running, paused or awaiting_input). Takes: @payload.
+ * or "interjection" (until the session has finished). Takes: @payload. The log is trimmed
+ * at @lim->events_max.
  */
-enum bo1_status bo1_sessions_input(struct bo1_store *store, const char *owner, const char *id,
-                                   const char *kind, json_t *payload, bo1_sessions_cb *cb,
-                                   void *arg);
+enum bo1_status bo1_sessions_input(struct bo1_store *store, const struct bo1_sessions_limits *lim,
+                                   const char *owner, const char *id, const char *kind,
+                                   json_t *payload, bo1_sessions_cb *cb, void *arg);
 
 /** Events after stream id @after ("0" = from the start): {"events":[…], "next": id}. */
 enum bo1_status bo1_sessions_events(struct bo1_store *store, const char *owner, const char *id,

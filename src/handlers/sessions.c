@@ -235,7 +235,7 @@ static enum bo1_status run_op(struct job *j)
     case JOB_INPUT:
         payload = j->payload;
         j->payload = NULL;
-        return bo1_sessions_input(store, j->owner, j->id, j->action, payload, on_result, j);
+        return bo1_sessions_input(store, lim, j->owner, j->id, j->action, payload, on_result, j);
     case JOB_EVENTS:
         return bo1_sessions_events(store, j->owner, j->id, j->after, j->limit, on_result, j);
     case JOB_REPORT:

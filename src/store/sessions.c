@@ -490,9 +490,9 @@ enum bo1_status bo1_sessions_control(struct bo1_store *store, const struct bo1_s
     return eval(store, bo1_lua_control, &keys, &args, decode_doc, cb, arg);
 }
 
-enum bo1_status bo1_sessions_input(struct bo1_store *store, const char *owner, const char *id,
-                                   const char *kind, json_t *payload, bo1_sessions_cb *cb,
-                                   void *arg)
+enum bo1_status bo1_sessions_input(struct bo1_store *store, const struct bo1_sessions_limits *lim,
+                                   const char *owner, const char *id, const char *kind,
+                                   json_t *payload, bo1_sessions_cb *cb, void *arg)
 {
     struct argv keys = {0};
     struct argv args = {0};
@@ -520,7 +520,7 @@ enum bo1_status bo1_sessions_input(struct bo1_store *store, const char *owner, c
     arg_add(&args, text);
     arg_fmt(&args, "%lld", (long long)now);
     arg_add(&args, ev);
-    arg_add(&args, "10000");
+    arg_fmt(&args, "%u", lim->events_max);
     arg_add(&args, id);
     st = eval(store, bo1_lua_input, &keys, &args, decode_ok, cb, arg);
 out:

@@ -630,6 +630,36 @@ START_TEST(test_runner_pause_write_does_not_undo_a_later_resume)
 }
 END_TEST
 
+/* Interjections trim the event log at BO1_EVENTS_MAX like every other writer (they used a
+ * fixed 10000). Trimming is approximate (whole stream nodes of 100 entries), hence 250
+ * events against a bound of 100. */
+START_TEST(test_input_trims_the_log_at_events_max)
+{
+    char *env[] = {"BO1_MODEL_SIMULATED=true",
+                   "BO1_API_KEYS=key-alpha-0123456789,key-bravo-0123456789", "BO1_EVENTS_MAX=100",
+                   "BO1_RATE_CONTROL_PER_MIN=10000", NULL};
+    struct h_proc other;
+    struct h_resp r;
+    const char *hj[] = {KEY_A, JSON, NULL};
+    char path[160];
+    char *id = create(KEY_A);
+    long long n;
+
+    ck_assert_int_eq(h_bo1d_start(&other, redis.port, env), 0);
+    ck_assert_int_eq(h_wait_ready(other.port, 5000), 0);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/interjections", id);
+    for (int i = 0; i < 250; i++) {
+        h_http(&r, "POST", other.port, path, hj, "{\"text\":\"hello\"}", 16);
+        ck_assert_int_eq(r.status, 202);
+        h_resp_free(&r);
+    }
+    n = h_redis_int(redis.port, "XLEN bo1:{%s}:events", id);
+    ck_assert_msg(n >= 100 && n <= 200, "event log length %lld, bound 100 (approximate)", n);
+    h_proc_stop(&other, SIGKILL, 2000);
+    free(id);
+}
+END_TEST
+
 static long long key_ttl(const char *id, const char *part)
 {
     return h_redis_int(redis.port, "TTL bo1:{%s}:%s", id, part);
@@ -767,6 +797,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_list_is_newest_first_with_cursor_pagination);
     tcase_add_test(tc, test_list_items_are_summaries);
     tcase_add_test(tc, test_sse_connects_are_rate_limited);
+    tcase_add_test(tc, test_input_trims_the_log_at_events_max);
     tcase_add_test(tc, test_runner_pause_write_does_not_undo_a_later_resume);
     tcase_add_test(tc, test_unstarted_sessions_expire_and_finished_keys_get_a_ttl);
     tcase_add_test(tc, test_store_down_is_503_with_retry_after);
