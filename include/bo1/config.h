@@ -70,6 +70,7 @@ struct bo1_config {
     unsigned session_idle_s;
     unsigned clarify_timeout_s;
     unsigned session_ttl_s;
+    unsigned unstarted_ttl_s;
     unsigned rate_create_per_min;
     unsigned rate_control_per_min;
     unsigned rate_reads_per_min;

@@ -38,9 +38,10 @@ struct bo1_sessions_limits {
     unsigned control_per_window;
     unsigned reads_per_window;
     unsigned window_ms;
-    unsigned max_active; /* queued, running or awaiting input, per key */
-    unsigned ttl_s;      /* finished sessions expire after this */
-    unsigned events_max; /* stream length bound per session */
+    unsigned max_active;      /* queued, running or awaiting input, per key */
+    unsigned ttl_s;           /* finished sessions expire after this */
+    unsigned unstarted_ttl_s; /* sessions created without start and never started */
+    unsigned events_max;      /* stream length bound per session */
 };
 
 enum bo1_rate_class { BO1_RATE_CREATE, BO1_RATE_CONTROL, BO1_RATE_READ };
@@ -63,7 +64,11 @@ enum bo1_status bo1_sessions_rate(struct bo1_store *store, const struct bo1_sess
 enum bo1_status bo1_sessions_get(struct bo1_store *store, const char *owner, const char *id,
                                  bo1_sessions_cb *cb, void *arg);
 
-/** @owner's sessions, newest first: {"items":[…], "next_cursor": …|null}. */
+/**
+ * @owner's sessions, newest first: {"items":[summary…], "next_cursor": …|null}; a summary
+ * is {id, status, phase, statement (excerpt), created_at, updated_at, finished_at|null,
+ * cost_usd}. next_cursor is null when no later page can hold anything.
+ */
 enum bo1_status bo1_sessions_list(struct bo1_store *store, const char *owner, const char *status,
                                   const char *cursor, unsigned limit, bo1_sessions_cb *cb,
                                   void *arg);
@@ -75,11 +80,12 @@ enum bo1_status bo1_sessions_control(struct bo1_store *store, const struct bo1_s
 
 /**
  * Queue user input for the running engine: @kind "answers" (allowed while awaiting_input)
- * or "interjection" (while queued, running, paused or awaiting_input). Takes: @payload.
+ * or "interjection" (until the session has finished). Takes: @payload. The log is trimmed
+ * at @lim->events_max.
  */
-enum bo1_status bo1_sessions_input(struct bo1_store *store, const char *owner, const char *id,
-                                   const char *kind, json_t *payload, bo1_sessions_cb *cb,
-                                   void *arg);
+enum bo1_status bo1_sessions_input(struct bo1_store *store, const struct bo1_sessions_limits *lim,
+                                   const char *owner, const char *id, const char *kind,
+                                   json_t *payload, bo1_sessions_cb *cb, void *arg);
 
 /** Events after stream id @after ("0" = from the start): {"events":[…], "next": id}. */
 enum bo1_status bo1_sessions_events(struct bo1_store *store, const char *owner, const char *id,
@@ -95,6 +101,14 @@ enum bo1_status bo1_sessions_artifacts(struct bo1_store *store, const char *owne
 
 /** The session id of a notify channel into @out; BO1_BAD_FIELD when @channel is not one. */
 enum bo1_status bo1_sessions_notify_parse(const char *channel, char out[32]);
+
+/* List summaries carry the problem statement cut to this many characters (plus "…"). */
+#define BO1_SESSIONS_EXCERPT_CHARS 200
+#define BO1_SESSIONS_EXCERPT_BYTES (BO1_SESSIONS_EXCERPT_CHARS * 4 + 4)
+
+/** @text cut to BO1_SESSIONS_EXCERPT_CHARS characters at a character boundary, with "…"
+ * when cut ("" for NULL). */
+void bo1_sessions_excerpt(const char *text, char out[BO1_SESSIONS_EXCERPT_BYTES]);
 
 /** A new unguessable session id (128 random bits, URL-safe base64url, 22 characters). */
 void bo1_sessions_new_id(char out[32]);

@@ -275,6 +275,7 @@ enum bo1_status bo1_app_start(struct bo1_app *app, char *const envp[])
         .window_ms = 60000,
         .max_active = app->cfg.max_active_sessions,
         .ttl_s = app->cfg.session_ttl_s,
+        .unstarted_ttl_s = app->cfg.unstarted_ttl_s,
         .events_max = app->cfg.events_max,
     };
     atomic_store(&app->ctx.draining, 0);

@@ -273,6 +273,25 @@ static void maybe_finish(struct run *run)
     run_release(run, 0);
 }
 
+/* Follow the status the user set, as read back from Redis by a poll or a write: cancel,
+ * pause, or undo a pause the user has resumed since (the status is then queued, or running
+ * after a claim). */
+static void obey_user(struct run *run, const char *status)
+{
+    struct bo1_engine *e = run->r->engine;
+    int engine_paused = bo1_session_status(run->s) == BO1_SESSION_PAUSED;
+
+    if (!status || bo1_session_is_terminal(run->s))
+        return;
+    if (strcmp(status, "cancelled") == 0)
+        bo1_engine_cancel(e, run->s);
+    else if (strcmp(status, "paused") == 0 && !engine_paused)
+        bo1_engine_pause(e, run->s);
+    else if (engine_paused && (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0 ||
+                               strcmp(status, "awaiting_input") == 0))
+        bo1_engine_unpause(e, run->s);
+}
+
 static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
 {
     struct run *run = arg;
@@ -293,12 +312,7 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
         return;
     }
     bo1_hub_notify(run->r->hub, run->id, last_event_id(reply));
-    if (status && !bo1_session_is_terminal(run->s)) {
-        if (strcmp(status, "cancelled") == 0)
-            bo1_engine_cancel(run->r->engine, run->s);
-        else if (strcmp(status, "paused") == 0 && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
-            bo1_engine_pause(run->r->engine, run->s);
-    }
+    obey_user(run, status);
     flush(run);
     maybe_finish(run);
 }
@@ -334,7 +348,7 @@ static void send_write(struct run *run)
         return;
     for (size_t i = 0; i < n; i++)
         argv[i] = json_string_value(json_array_get(run->write, i));
-    if (eval(run->r, bo1_lua_append, 3, argv, (int)n, on_written, run) == BO1_OK)
+    if (eval(run->r, bo1_lua_append, 4, argv, (int)n, on_written, run) == BO1_OK)
         run->writing = 1;
     free(argv);
 }
@@ -342,10 +356,12 @@ static void send_write(struct run *run)
 static void flush(struct run *run)
 {
     struct bo1_runner *r = run->r;
-    char keys[3][64];
+    char keys[4][64];
     char buf[72];
     char *doc_text = NULL;
     char *ckpt_text = NULL;
+    const char *phase;
+    json_t *cost;
     json_t *w;
 
     if (run->writing || run->stopping)
@@ -378,7 +394,8 @@ static void flush(struct run *run)
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
     snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
     snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
-    for (int k = 0; k < 3; k++)
+    snprintf(keys[3], sizeof(keys[3]), "bo1:{%s}:inbox", run->id);
+    for (int k = 0; k < 4; k++)
         json_array_append_new(w, json_string(keys[k]));
     json_array_append_new(w, json_string(r->instance));
     snprintf(buf, sizeof(buf), "%u", r->opt.events_max);
@@ -393,10 +410,19 @@ static void flush(struct run *run)
     json_array_append_new(w, json_string(ckpt_text ? ckpt_text : ""));
     snprintf(buf, sizeof(buf), "%s:%llu", r->instance, ++run->write_seq);
     json_array_append_new(w, json_string(buf));
+    /* The list's summary fields: the phase and the cost total, with each checkpoint. */
+    phase = run->ckpt ? json_string_value(json_object_get(run->ckpt, "state")) : NULL;
+    json_array_append_new(w, json_string(phase ? phase : ""));
+    cost = run->ckpt ? json_object_get(json_object_get(run->ckpt, "costs"), "total_usd") : NULL;
+    if (json_is_number(cost))
+        snprintf(buf, sizeof(buf), "%.17g", json_number_value(cost));
+    else
+        buf[0] = '\0';
+    json_array_append_new(w, json_string(buf));
     json_array_extend(w, run->events);
     free(doc_text);
     free(ckpt_text);
-    if (json_array_size(w) != 12 + json_array_size(run->events)) {
+    if (json_array_size(w) != 15 + json_array_size(run->events)) {
         json_decref(w); /* out of memory: keep what is pending */
         return;
     }
@@ -580,13 +606,7 @@ static void on_polled(enum bo1_status st, const redisReply *reply, void *arg)
                          "the engine refused a user input");
         json_decref(in);
     }
-    if (bo1_session_is_terminal(run->s))
-        ; /* nothing to act on */
-    else if (status && strcmp(status, "cancelled") == 0)
-        bo1_engine_cancel(r->engine, run->s);
-    else if (status && strcmp(status, "paused") == 0 &&
-             bo1_session_status(run->s) != BO1_SESSION_PAUSED)
-        bo1_engine_pause(r->engine, run->s);
+    obey_user(run, status);
     maybe_finish(run);
 }
 
@@ -653,9 +673,12 @@ struct claim {
     int took_over;
 };
 
+/* Done with a job entry: acknowledged and deleted (the stream keeps only open work). */
 static void ack_entry(struct bo1_runner *r, const char *entry)
 {
-    bo1_store_command(r->store, on_renewed, NULL, "XACK bo1:jobs bo1 %s", entry);
+    const char *argv[2] = {"bo1:jobs", entry};
+
+    eval(r, bo1_lua_ack, 1, argv, 2, on_renewed, NULL);
 }
 
 static void on_fail_written(enum bo1_status st, const redisReply *reply, void *arg)
@@ -674,12 +697,12 @@ static void fail_unstartable(struct run *run, const char *why)
 {
     struct bo1_runner *r = run->r;
     char iso[40];
-    char keys[3][64];
+    char keys[4][64];
     char now[24];
     char ttl[16];
     char max[16];
     char *ev[3];
-    const char *argv[15];
+    const char *argv[18];
     int argc = 0;
 
     bo1_clock_iso(bo1_clock_wall_ms(), iso);
@@ -690,12 +713,14 @@ static void fail_unstartable(struct run *run, const char *why)
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
     snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
     snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", run->id);
+    snprintf(keys[3], sizeof(keys[3]), "bo1:{%s}:inbox", run->id);
     snprintf(now, sizeof(now), "%lld", (long long)bo1_clock_wall_ms());
     snprintf(ttl, sizeof(ttl), "%u", r->opt.ttl_s);
     snprintf(max, sizeof(max), "%u", r->opt.events_max);
     argv[argc++] = keys[0];
     argv[argc++] = keys[1];
     argv[argc++] = keys[2];
+    argv[argc++] = keys[3];
     argv[argc++] = r->instance;
     argv[argc++] = max;
     argv[argc++] = "failed";
@@ -705,10 +730,12 @@ static void fail_unstartable(struct run *run, const char *why)
     argv[argc++] = run->id;
     argv[argc++] = "";
     argv[argc++] = ""; /* no token: written once */
+    argv[argc++] = ""; /* phase unchanged */
+    argv[argc++] = ""; /* cost unchanged */
     for (int i = 0; i < 3; i++)
         argv[argc++] = ev[i] ? ev[i] : "{}";
     atomic_fetch_add(&r->failed, 1);
-    if (eval(r, bo1_lua_append, 3, argv, argc, on_fail_written, run) == BO1_OK)
+    if (eval(r, bo1_lua_append, 4, argv, argc, on_fail_written, run) == BO1_OK)
         run->writing = 1;
     else {
         run->stopping = 1;
@@ -759,8 +786,10 @@ static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *r
                      json_pack("{s:s, s:b}", "session_id", run->id, "took_over", c->took_over),
                      "session resumed from its checkpoint");
     } else {
-        json_t *request = json_pack("{s:O, s:O}", "problem", json_object_get(doc, "problem"),
-                                    "options", json_object_get(doc, "options"));
+        /* The engine's request gets its own copy of the options: run->base_doc holds the
+         * stored ones, which must keep their nulls and "start". */
+        json_t *request = json_pack("{s:O, s:o}", "problem", json_object_get(doc, "problem"),
+                                    "options", json_deep_copy(json_object_get(doc, "options")));
         json_t *opts = json_object_get(request, "options");
         const char *key;
         json_t *v;

@@ -99,6 +99,8 @@ static const struct knob knobs[] = {
      "how long a clarifying question waits before proceeding with assumptions"},
     {"BO1_SESSION_TTL_S", KNOB_UINT, FIELD(session_ttl_s), 60, 31536000, "604800", NULL,
      "how long finished sessions are kept in Redis"},
+    {"BO1_UNSTARTED_TTL_S", KNOB_UINT, FIELD(unstarted_ttl_s), 1, 31536000, "604800", NULL,
+     "how long a session created with start=false is kept if it is never started"},
     {"BO1_RATE_CREATE_PER_MIN", KNOB_UINT, FIELD(rate_create_per_min), 1, 100000, "30", NULL,
      "session creations per API key per minute (429 beyond)"},
     {"BO1_RATE_CONTROL_PER_MIN", KNOB_UINT, FIELD(rate_control_per_min), 1, 100000, "120", NULL,

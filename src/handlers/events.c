@@ -670,17 +670,38 @@ enum bo1_status bo1_hub_metrics(const struct bo1_hub *hub, struct bo1_buf *out)
 struct open_job {
     struct bo1_http_req *req;
     struct bo1_hub *hub;
+    struct bo1_ctx *ctx;
     char owner[17];
     char id[32];
     char after[48];
 };
 
+/* An SSE connect counts as one read against the key's rate limit, as a JSON page does. */
+static void on_open_rate(const struct bo1_sessions_result *res, void *arg)
+{
+    struct open_job *j = arg;
+
+    if (res->st == BO1_RATE_LIMITED) {
+        j->req->retry_after_s = (unsigned)((res->retry_after_ms + 999) / 1000);
+        if (j->req->retry_after_s == 0)
+            j->req->retry_after_s = 1;
+    }
+    if (res->st != BO1_OK)
+        bo1_http_req_finish(j->req, res->st, res->detail);
+    else
+        bo1_hub_open(j->hub, j->req, j->owner, j->id, j->after);
+    free(j);
+}
+
 static void on_open_job(void *arg)
 {
     struct open_job *j = arg;
 
-    bo1_hub_open(j->hub, j->req, j->owner, j->id, j->after);
-    free(j);
+    if (bo1_sessions_rate(j->ctx->store, &j->ctx->limits, j->owner, BO1_RATE_READ, on_open_rate,
+                          j) != BO1_OK) {
+        bo1_http_req_finish(j->req, BO1_STORE_DOWN, NULL);
+        free(j);
+    }
 }
 
 enum bo1_status h_sessions_events(struct bo1_http_req *req)
@@ -715,6 +736,7 @@ enum bo1_status h_sessions_events(struct bo1_http_req *req)
         return BO1_NO_MEMORY;
     j->req = req;
     j->hub = ctx->hub;
+    j->ctx = ctx;
     snprintf(j->owner, sizeof(j->owner), "%s", owner);
     snprintf(j->id, sizeof(j->id), "%s", id);
     snprintf(j->after, sizeof(j->after), "%s", after ? after : "0");

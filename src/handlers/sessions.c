@@ -137,9 +137,18 @@ static void reply_result(struct job *j, const struct bo1_sessions_result *res)
         bo1_reply_json(req, 200, doc);
         break;
     }
-    case JOB_LIST:
-        bo1_reply_json(req, 200, json_deep_copy(res->result));
+    case JOB_LIST: {
+        json_t *page = json_deep_copy(res->result);
+        size_t i;
+        json_t *item;
+        json_array_foreach(json_object_get(page, "items"), i, item)
+        {
+            const char *id = json_string_value(json_object_get(item, "id"));
+            json_object_set_new(item, "links", links(id ? id : ""));
+        }
+        bo1_reply_json(req, 200, page);
         break;
+    }
     case JOB_CONTROL:
         if (strcmp(j->action, "delete") == 0) {
             bo1_reply_bytes(req, 204, "application/json", calloc(1, 1), 0);
@@ -227,7 +236,7 @@ static enum bo1_status run_op(struct job *j)
     case JOB_INPUT:
         payload = j->payload;
         j->payload = NULL;
-        return bo1_sessions_input(store, j->owner, j->id, j->action, payload, on_result, j);
+        return bo1_sessions_input(store, lim, j->owner, j->id, j->action, payload, on_result, j);
     case JOB_EVENTS:
         return bo1_sessions_events(store, j->owner, j->id, j->after, j->limit, on_result, j);
     case JOB_REPORT:

@@ -18,8 +18,10 @@
 /* KEYS: 1 session, 2 events, 3 owner index, 4 jobs, 5 idempotency, 6 rate counter,
  *       7 owner's active set.
  * ARGV: 1 id, 2 owner, 3 doc, 4 body hash, 5 now ms, 6 start, 7 rate limit, 8 window ms,
- *       9 max active, 10 (unused), 11 idempotency ttl s, 12 has idempotency key,
- *       13 events max, 14 created event, 15 queued event. */
+ *       9 max active, 10 statement for summaries (truncated), 11 idempotency ttl s,
+ *       12 has idempotency key,
+ *       13 events max, 14 created event, 15 queued event, 16 TTL s of an unstarted session.
+ * A session created without start expires unless it is started (the start PERSISTs). */
 const char bo1_lua_create[] =
     "if ARGV[12] == '1' then\n"
     "  local prev = redis.call('GET', KEYS[5])\n"
@@ -37,13 +39,16 @@ const char bo1_lua_create[] =
     "  status = 'queued'\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'owner', ARGV[2], 'status', status,\n"
-    "           'created', ARGV[5], 'updated', ARGV[5])\n"
+    "           'created', ARGV[5], 'updated', ARGV[5], 'stmt', ARGV[10], 'phase', 'intake')\n"
     "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])\n"
     "local last = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[14])\n"
     "if status == 'queued' then\n"
     "  last = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[15])\n"
     "  redis.call('SADD', KEYS[7], ARGV[1])\n"
     "  redis.call('XADD', KEYS[4], '*', 'session', ARGV[1])\n"
+    "else\n"
+    "  redis.call('EXPIRE', KEYS[1], ARGV[16])\n"
+    "  redis.call('EXPIRE', KEYS[2], ARGV[16])\n"
     "end\n"
     "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', last)\n"
     "if ARGV[12] == '1' then\n"
@@ -60,69 +65,64 @@ const char bo1_lua_rate[] = LUA_RATE(1, "ARGV[1]", "ARGV[2]") "return {'OK'}\n";
  *       8 events max, 9 ttl s, 10 timestamp (ISO 8601). */
 const char bo1_lua_control[] =
     "local v = redis.call('HMGET', KEYS[1], 'owner', 'status', 'doc')\n"
-    "if not v[1] or v[1] ~= ARGV[2] then return {'NOT_FOUND'} end\n" LUA_RATE(
-        5, "ARGV[5]", "ARGV[6]") "local st = v[2]\n"
-                                 "local a = ARGV[3]\n"
-                                 "local terminal = (st == 'completed' or st == 'failed' or st == "
-                                 "'cancelled')\n"
-                                 "local new\n"
-                                 "if a == 'delete' then\n"
-                                 "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], "
-                                 "KEYS[9])\n"
-                                 "  redis.call('SREM', KEYS[4], ARGV[1])\n"
-                                 "  redis.call('ZREM', KEYS[8], ARGV[1])\n"
-                                 "  redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', "
-                                 "'deleted')\n"
-                                 "  return {'DELETED', '', st}\n"
-                                 "elseif a == 'start' then\n"
-                                 "  if st ~= 'created' then return {'WRONG_STATE', st} end\n"
-                                 "  new = 'queued'\n"
-                                 "elseif a == 'pause' then\n"
-                                 "  if st ~= 'queued' and st ~= 'running' and st ~= "
-                                 "'awaiting_input' then\n"
-                                 "    return {'WRONG_STATE', st}\n"
-                                 "  end\n"
-                                 "  new = 'paused'\n"
-                                 "elseif a == 'resume' then\n"
-                                 "  if st ~= 'paused' then return {'WRONG_STATE', st} end\n"
-                                 "  new = 'queued'\n"
-                                 "elseif a == 'cancel' then\n"
-                                 "  if terminal then return {'WRONG_STATE', st} end\n"
-                                 "  new = 'cancelled'\n"
-                                 "else\n"
-                                 "  return {'WRONG_STATE', st}\n"
-                                 "end\n"
-                                 "if new == 'queued' and redis.call('SCARD', KEYS[4]) >= "
-                                 "tonumber(ARGV[7]) then\n"
-                                 "  return {'TOO_MANY_ACTIVE'}\n"
-                                 "end\n"
-                                 "redis.call('HSET', KEYS[1], 'status', new, 'updated', "
-                                 "ARGV[4])\n"
-                                 "if new == 'queued' then\n"
-                                 "  redis.call('SADD', KEYS[4], ARGV[1])\n"
-                                 "  redis.call('XADD', KEYS[3], '*', 'session', ARGV[1])\n"
-                                 "else\n"
-                                 "  redis.call('SREM', KEYS[4], ARGV[1])\n"
-                                 "end\n"
-                                 "local ev = cjson.encode({type = 'session.status', session_id "
-                                 "= ARGV[1], ts = ARGV[10],\n"
-                                 "  data = {status = new, previous = st, by = 'user'}})\n"
-                                 "local last = redis.call('XADD', KEYS[2], 'MAXLEN', '~', "
-                                 "ARGV[8], '*', 'e', ev)\n"
-                                 "if new == 'cancelled' then\n"
-                                 "  local fin = cjson.encode({type = 'session.completed', "
-                                 "session_id = ARGV[1],\n"
-                                 "    ts = ARGV[10], data = {status = 'cancelled'}})\n"
-                                 "  last = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], "
-                                 "'*', 'e', fin)\n"
-                                 "  for i = 1, 2 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end\n"
-                                 "  redis.call('EXPIRE', KEYS[7], ARGV[9])\n"
-                                 "end\n"
-                                 "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', "
-                                 "last)\n"
-                                 "return {'OK', v[3], new, ARGV[4]}\n";
+    "if not v[1] or v[1] ~= ARGV[2] then return {'NOT_FOUND'} end\n"
+    LUA_RATE(5, "ARGV[5]", "ARGV[6]")
+    "local st = v[2]\n"
+    "local a = ARGV[3]\n"
+    "local terminal = (st == 'completed' or st == 'failed' or st == 'cancelled')\n"
+    "local new\n"
+    "if a == 'delete' then\n"
+    "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[9])\n"
+    "  redis.call('SREM', KEYS[4], ARGV[1])\n"
+    "  redis.call('ZREM', KEYS[8], ARGV[1])\n"
+    "  redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', 'deleted')\n"
+    "  return {'DELETED', '', st}\n"
+    "elseif a == 'start' then\n"
+    "  if st ~= 'created' then return {'WRONG_STATE', st} end\n"
+    "  new = 'queued'\n"
+    "elseif a == 'pause' then\n"
+    "  if st ~= 'queued' and st ~= 'running' and st ~= 'awaiting_input' then\n"
+    "    return {'WRONG_STATE', st}\n"
+    "  end\n"
+    "  new = 'paused'\n"
+    "elseif a == 'resume' then\n"
+    "  if st ~= 'paused' then return {'WRONG_STATE', st} end\n"
+    "  new = 'queued'\n"
+    "elseif a == 'cancel' then\n"
+    "  if terminal then return {'WRONG_STATE', st} end\n"
+    "  new = 'cancelled'\n"
+    "else\n"
+    "  return {'WRONG_STATE', st}\n"
+    "end\n"
+    "if new == 'queued' and redis.call('SCARD', KEYS[4]) >= tonumber(ARGV[7]) then\n"
+    "  return {'TOO_MANY_ACTIVE'}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'status', new, 'updated', ARGV[4])\n"
+    "if a == 'start' then\n"
+    "  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[7]}) do redis.call('PERSIST', k) end\n"
+    "end\n"
+    "if new == 'queued' then\n"
+    "  redis.call('SADD', KEYS[4], ARGV[1])\n"
+    "  redis.call('XADD', KEYS[3], '*', 'session', ARGV[1])\n"
+    "else\n"
+    "  redis.call('SREM', KEYS[4], ARGV[1])\n"
+    "end\n"
+    "local ev = cjson.encode({type = 'session.status', session_id = ARGV[1], ts = ARGV[10],\n"
+    "  data = {status = new, previous = st, by = 'user'}})\n"
+    "local last = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'e', ev)\n"
+    "if new == 'cancelled' then\n"
+    "  redis.call('HSET', KEYS[1], 'finished', ARGV[4])\n"
+    "  local fin = cjson.encode({type = 'session.completed', session_id = ARGV[1],\n"
+    "    ts = ARGV[10], data = {status = 'cancelled'}})\n"
+    "  last = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*', 'e', fin)\n"
+    "  for i = 1, 2 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end\n"
+    "  redis.call('EXPIRE', KEYS[7], ARGV[9])\n"
+    "end\n"
+    "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', last)\n"
+    "return {'OK', v[3], new, ARGV[4]}\n";
 
-/* KEYS: 1 session, 2 events, 3 inbox.
+/* The inbox expires with the session when the session already has a TTL (unstarted).
+ * KEYS: 1 session, 2 events, 3 inbox.
  * ARGV: 1 owner, 2 kind, 3 payload, 4 now ms, 5 event, 6 events max, 7 id. */
 const char bo1_lua_input[] =
     "local v = redis.call('HMGET', KEYS[1], 'owner', 'status')\n"
@@ -136,6 +136,8 @@ const char bo1_lua_input[] =
     "  end\n"
     "end\n"
     "redis.call('RPUSH', KEYS[3], ARGV[3])\n"
+    "local ttl = redis.call('PTTL', KEYS[1])\n"
+    "if ttl > 0 then redis.call('PEXPIRE', KEYS[3], ttl) end\n"
     "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])\n"
     "redis.call('HSET', KEYS[1], 'updated', ARGV[4])\n"
     "redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', id)\n"
@@ -157,54 +159,77 @@ const char bo1_lua_events[] =
 
 /* KEYS: 1 owner index. ARGV: 1 max score ('+inf' or ms), 2 skip members >= this at that
  * score ('' = none), 3 limit, 4 status filter ('' = any).
- * Returns OK followed by (id, doc, status, updated, created) per item; expired ids are
- * removed from the index on the way. */
+ * Returns {'OK', next score, next id, items...}: the next page starts after (next score,
+ * next id), both '' when the index has nothing more that could match. Each item is nine
+ * values: id, status, updated, created, finished, phase, stmt, cost, doc; doc is '' unless
+ * the session predates the summary fields (no stmt), and absent fields are ''. Looks one
+ * match past the page to know whether another page exists; scans at most 2000 members per
+ * call (then the cursor is the last member scanned, and the page may be short or empty).
+ * Expired ids are removed from the index on the way. */
 const char bo1_lua_list[] =
-    "local out = {'OK'}\n"
+    "local out = {'OK', '', ''}\n"
     "local want = tonumber(ARGV[3])\n"
     "local max = ARGV[1]\n"
     "local skip = ARGV[2]\n"
     "local scanned = 0\n"
-    "while scanned < 2000 do\n"
+    "local found = 0\n"
+    "local last_score, last_id\n"
+    "local scan_score, scan_id\n"
+    "while true do\n"
     "  local batch = redis.call('ZREVRANGEBYSCORE', KEYS[1], max, '-inf', 'WITHSCORES',\n"
     "                           'LIMIT', 0, 100)\n"
-    "  if #batch == 0 then break end\n"
-    "  local last_score, last_id\n"
     "  for i = 1, #batch, 2 do\n"
     "    local id, score = batch[i], batch[i + 1]\n"
-    "    scanned = scanned + 1\n"
     "    if not (skip ~= '' and score == max and id >= skip) then\n"
-    "      local v = redis.call('HMGET', 'bo1:{' .. id .. '}:session', 'doc', 'status',\n"
-    "                           'updated', 'created')\n"
+    "      local key = 'bo1:{' .. id .. '}:session'\n"
+    "      local v = redis.call('HMGET', key, 'status', 'updated', 'created', 'finished',\n"
+    "                           'phase', 'stmt', 'cost')\n"
     "      if not v[1] then\n"
     "        redis.call('ZREM', KEYS[1], id)\n"
-    "      elseif ARGV[4] == '' or ARGV[4] == v[2] then\n"
+    "      elseif ARGV[4] == '' or ARGV[4] == v[1] then\n"
+    "        if found == want then\n"
+    "          out[2], out[3] = last_score, last_id\n"
+    "          return out\n"
+    "        end\n"
+    "        local doc = ''\n"
+    "        if not v[6] then doc = redis.call('HGET', key, 'doc') or '' end\n"
     "        out[#out + 1] = id\n"
-    "        out[#out + 1] = v[1]\n"
-    "        out[#out + 1] = v[2]\n"
-    "        out[#out + 1] = v[3]\n"
-    "        out[#out + 1] = v[4]\n"
-    "        if (#out - 1) / 5 >= want then return out end\n"
+    "        for k = 1, 7 do out[#out + 1] = v[k] or '' end\n"
+    "        out[#out + 1] = doc\n"
+    "        found = found + 1\n"
+    "        last_score, last_id = score, id\n"
     "      end\n"
     "    end\n"
-    "    last_score, last_id = score, id\n"
+    "    scanned = scanned + 1\n"
+    "    scan_score, scan_id = score, id\n"
     "  end\n"
-    "  if #batch < 200 then break end\n"
-    "  max = last_score\n"
-    "  skip = last_id\n"
-    "end\n"
-    "return out\n";
+    "  if #batch < 200 then return out end\n"
+    "  if scanned >= 2000 then\n"
+    "    out[2], out[3] = scan_score, scan_id\n"
+    "    return out\n"
+    "  end\n"
+    "  max = scan_score\n"
+    "  skip = scan_id\n"
+    "end\n";
 
 /* Runner writes, guarded by the lease so an instance that lost its session never writes.
  * Events are appended unless the user cancelled (the cancel already ended the log with its
- * session.completed); the status is written unless the user paused or cancelled meanwhile
- * (then the current status wins and is returned, so the runner can act on it). A write
+ * session.completed). The engine's status never overrides the user's: nothing replaces a
+ * cancel; a pause gives way only to a terminal status; and the engine's own "paused" is
+ * never written, because the engine pauses only when the runner has read the user's pause
+ * from this field: if the field no longer says paused, the user resumed (or cancelled)
+ * since, and that newer status is the one to keep (a write sent before a resume used to
+ * land after it and undo it). The status that holds is returned so the runner can act on
+ * it (cancel, pause, or undo its pause). A write
  * whose token equals the last one applied is a retry of a write that landed: nothing is
  * done again.
- * KEYS: 1 session, 2 events, 3 lease.
+ * A terminal status starts the TTL on every key of the session that has none yet (the
+ * inbox too: input that came after the last poll is never read).
+ * KEYS: 1 session, 2 events, 3 lease, 4 inbox.
  * ARGV: 1 instance, 2 events max, 3 status ('' = unchanged), 4 doc ('' = unchanged),
  *       5 now ms, 6 ttl s (applied on a terminal status), 7 id, 8 checkpoint ('' = none),
- *       9 write token ('' = none), 10.. events. Returns {'OK', status, event ids...}. */
+ *       9 write token ('' = none), 10 phase ('' = unchanged), 11 cost total in USD
+ *       ('' = unchanged), 12.. events. Returns {'OK', status, event ids...}. */
 const char bo1_lua_append[] =
     "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'LOST_LEASE'} end\n"
     "local v = redis.call('HMGET', KEYS[1], 'status', 'owner', 'wtok')\n"
@@ -216,16 +241,22 @@ const char bo1_lua_append[] =
     "  redis.call('HSET', KEYS[1], 'wtok', ARGV[9])\n"
     "end\n"
     "if cur ~= 'cancelled' then\n"
-    "  for i = 10, #ARGV do\n"
+    "  for i = 12, #ARGV do\n"
     "    out[#out + 1] = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])\n"
     "  end\n"
     "end\n"
     "if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'doc', ARGV[4]) end\n"
     "if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'ckpt', ARGV[8]) end\n"
+    "if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'phase', ARGV[10]) end\n"
+    "if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'cost', ARGV[11]) end\n"
     "local new = ARGV[3]\n"
-    "local user_hold = (cur == 'paused' or cur == 'cancelled')\n"
-    "if new ~= '' and new ~= cur and (not user_hold or new == 'cancelled' or\n"
-    "    (cur == 'paused' and new ~= 'running' and new ~= 'awaiting_input' and new ~= 'queued')) then\n"
+    "local write\n"
+    "if new == '' or new == cur or cur == 'cancelled' then write = false\n"
+    "elseif new == 'paused' then write = false\n"
+    "elseif cur == 'paused' then\n"
+    "  write = (new == 'completed' or new == 'failed' or new == 'cancelled')\n"
+    "else write = true end\n"
+    "if write then\n"
     "  redis.call('HSET', KEYS[1], 'status', new)\n"
     "  out[2] = new\n"
     "  local act = 'bo1:owner:' .. v[2] .. ':active'\n"
@@ -233,8 +264,10 @@ const char bo1_lua_append[] =
     "    redis.call('SREM', act, ARGV[7])\n"
     "  end\n"
     "  if new == 'completed' or new == 'failed' or new == 'cancelled' then\n"
+    "    redis.call('HSET', KEYS[1], 'finished', ARGV[5])\n"
     "    redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
     "    redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
+    "    redis.call('EXPIRE', KEYS[4], ARGV[6])\n"
     "  end\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'updated', ARGV[5])\n"
@@ -280,12 +313,24 @@ const char bo1_lua_renew[] =
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "return {'OK'}\n";
 
+/* Acknowledging a job also deletes its entry: the job stream holds only work not yet done
+ * (a MAXLEN cap could drop an entry that is still pending or not yet delivered, and with it
+ * a session). XACK first, in one script, so no pending entry ever points at a deleted one.
+ * KEYS: 1 jobs. ARGV: 1 job entry. */
+const char bo1_lua_ack[] =
+    "redis.call('XACK', KEYS[1], 'bo1', ARGV[1])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[1])\n"
+    "return {'OK'}\n";
+
 /* KEYS: 1 lease, 2 jobs. ARGV: 1 instance, 2 id, 3 requeue ('1': hand the session to any
  * instance), 4 job entry to acknowledge ('' = none). */
 const char bo1_lua_release[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
     "if ARGV[3] == '1' then redis.call('XADD', KEYS[2], '*', 'session', ARGV[2]) end\n"
-    "if ARGV[4] ~= '' then redis.call('XACK', KEYS[2], 'bo1', ARGV[4]) end\n"
+    "if ARGV[4] ~= '' then\n"
+    "  redis.call('XACK', KEYS[2], 'bo1', ARGV[4])\n"
+    "  redis.call('XDEL', KEYS[2], ARGV[4])\n"
+    "end\n"
     "return {'OK'}\n";
 /* KEYS: 1 session, 2 report. ARGV: 1 owner. */
 const char bo1_lua_artifacts[] =

@@ -13,6 +13,7 @@ extern const char bo1_lua_append[];
 extern const char bo1_lua_claim[];
 extern const char bo1_lua_renew[];
 extern const char bo1_lua_release[];
+extern const char bo1_lua_ack[];
 extern const char bo1_lua_artifacts[];
 extern const char bo1_lua_poll[];
 extern const char bo1_lua_report[];

@@ -173,22 +173,82 @@ static void decode_events(const redisReply *r, struct bo1_sessions_result *res)
     res->st = res->result ? BO1_OK : BO1_NO_MEMORY;
 }
 
+/* Milliseconds as text ('' or NULL = none) to an ISO 8601 string, or JSON null. */
+static json_t *iso_or_null(const char *ms)
+{
+    char iso[40];
+
+    if (!ms || !*ms)
+        return json_null();
+    bo1_clock_iso(atoll(ms), iso);
+    return json_string(iso);
+}
+
+/* One list item: a summary, not the document (the ledger and the transcript stay out).
+ * The fields come from the session hash; a session stored before the hash had them
+ * carries its document instead, and they are taken from there. */
+static json_t *summary(const redisReply *r, size_t i)
+{
+    const char *id = elem_str(r, i);
+    const char *finished = elem_str(r, i + 4);
+    const char *phase = elem_str(r, i + 5);
+    const char *stmt = elem_str(r, i + 6);
+    const char *cost = elem_str(r, i + 7);
+    const char *doc_text = elem_str(r, i + 8);
+    json_t *doc = doc_text && *doc_text ? json_loads(doc_text, 0, NULL) : NULL;
+    char excerpt[BO1_SESSIONS_EXCERPT_BYTES];
+    char cost_buf[40];
+    char fin_buf[32];
+    json_t *s;
+    json_t *fin;
+
+    if (!id)
+        return NULL;
+    if (doc) {
+        json_t *fs = json_object_get(doc, "finished_at");
+        phase = json_string_value(json_object_get(doc, "phase"));
+        bo1_sessions_excerpt(
+            json_string_value(json_object_get(json_object_get(doc, "problem"), "statement")),
+            excerpt);
+        stmt = excerpt;
+        if (json_is_number(json_object_get(json_object_get(doc, "costs"), "total_usd"))) {
+            snprintf(
+                cost_buf, sizeof(cost_buf), "%.17g",
+                json_number_value(json_object_get(json_object_get(doc, "costs"), "total_usd")));
+            cost = cost_buf;
+        }
+        if ((!finished || !*finished) && json_is_number(fs)) {
+            snprintf(fin_buf, sizeof(fin_buf), "%lld", (long long)(json_number_value(fs) * 1000.0));
+            finished = fin_buf;
+        }
+    }
+    fin = iso_or_null(finished);
+    s = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:o, s:o, s:f}", "id", id, "status",
+                  elem_str(r, i + 1), "phase", phase && *phase ? phase : "intake", "statement",
+                  stmt ? stmt : "", "created_at", iso_or_null(elem_str(r, i + 3)), "updated_at",
+                  iso_or_null(elem_str(r, i + 2)), "finished_at", fin, "cost_usd",
+                  cost && *cost ? strtod(cost, NULL) : 0.0);
+    json_decref(doc);
+    return s;
+}
+
 static void decode_list(const redisReply *r, struct bo1_sessions_result *res)
 {
     json_t *items;
+    const char *score = elem_str(r, 1);
+    const char *next = elem_str(r, 2);
     char cursor[160] = "";
 
     if (decode_common(r, res))
         return;
     items = json_array();
-    for (size_t i = 1; i + 4 < r->elements; i += 5) {
-        json_t *doc = doc_merge(elem_str(r, i + 1), elem_str(r, i + 2), elem_str(r, i + 3));
-        const char *created = elem_str(r, i + 4);
-        if (!doc)
-            continue;
-        json_array_append_new(items, doc);
-        snprintf(cursor, sizeof(cursor), "%s.%s", created ? created : "0", elem_str(r, i));
+    for (size_t i = 3; i + 8 < r->elements; i += 9) {
+        json_t *s = summary(r, i);
+        if (s)
+            json_array_append_new(items, s);
     }
+    if (score && *score && next && *next)
+        snprintf(cursor, sizeof(cursor), "%s.%s", score, next);
     res->result = json_pack("{s:o}", "items", items);
     if (res->result)
         json_object_set_new(res->result, "next_cursor",
@@ -260,6 +320,7 @@ enum bo1_status bo1_sessions_create(struct bo1_store *store, const struct bo1_se
     char *ev_queued = NULL;
     char iso[40];
     char idem_hash[65];
+    char excerpt[BO1_SESSIONS_EXCERPT_BYTES];
     int64_t now = bo1_clock_wall_ms();
     enum bo1_status st = BO1_NO_MEMORY;
 
@@ -293,12 +354,15 @@ enum bo1_status bo1_sessions_create(struct bo1_store *store, const struct bo1_se
     arg_fmt(&args, "%u", lim->create_per_window);
     arg_fmt(&args, "%u", lim->window_ms);
     arg_fmt(&args, "%u", lim->max_active);
-    arg_fmt(&args, "%u", lim->ttl_s);
+    bo1_sessions_excerpt(
+        json_string_value(json_object_get(json_object_get(doc, "problem"), "statement")), excerpt);
+    arg_add(&args, excerpt);
     arg_add(&args, "86400");
     arg_add(&args, idem_key ? "1" : "0");
     arg_fmt(&args, "%u", lim->events_max);
     arg_add(&args, ev_created);
     arg_add(&args, ev_queued);
+    arg_fmt(&args, "%u", lim->unstarted_ttl_s ? lim->unstarted_ttl_s : 604800);
     st = eval(store, bo1_lua_create, &keys, &args, decode_doc, cb, arg);
 out:
     json_decref(doc);
@@ -426,9 +490,9 @@ enum bo1_status bo1_sessions_control(struct bo1_store *store, const struct bo1_s
     return eval(store, bo1_lua_control, &keys, &args, decode_doc, cb, arg);
 }
 
-enum bo1_status bo1_sessions_input(struct bo1_store *store, const char *owner, const char *id,
-                                   const char *kind, json_t *payload, bo1_sessions_cb *cb,
-                                   void *arg)
+enum bo1_status bo1_sessions_input(struct bo1_store *store, const struct bo1_sessions_limits *lim,
+                                   const char *owner, const char *id, const char *kind,
+                                   json_t *payload, bo1_sessions_cb *cb, void *arg)
 {
     struct argv keys = {0};
     struct argv args = {0};
@@ -456,7 +520,7 @@ enum bo1_status bo1_sessions_input(struct bo1_store *store, const char *owner, c
     arg_add(&args, text);
     arg_fmt(&args, "%lld", (long long)now);
     arg_add(&args, ev);
-    arg_add(&args, "10000");
+    arg_fmt(&args, "%u", lim->events_max);
     arg_add(&args, id);
     st = eval(store, bo1_lua_input, &keys, &args, decode_ok, cb, arg);
 out:
@@ -524,6 +588,29 @@ enum bo1_status bo1_sessions_notify_parse(const char *channel, char out[32])
     memcpy(out, channel + sizeof(prefix) - 1, n);
     out[n] = '\0';
     return bo1_sessions_id_valid(out) ? BO1_OK : BO1_BAD_FIELD;
+}
+
+void bo1_sessions_excerpt(const char *text, char out[BO1_SESSIONS_EXCERPT_BYTES])
+{
+    size_t chars = 0;
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (!text)
+        return;
+    /* Cut at a character boundary: count lead bytes, stop before the one past the limit. */
+    for (; text[n]; n++) {
+        if (((unsigned char)text[n] & 0xC0) != 0x80 && chars++ == BO1_SESSIONS_EXCERPT_CHARS)
+            break;
+    }
+    if (!text[n]) {
+        memcpy(out, text, n + 1);
+        return;
+    }
+    while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\n' || text[n - 1] == '\t'))
+        n--;
+    memcpy(out, text, n);
+    memcpy(out + n, "\xe2\x80\xa6", 4); /* U+2026 HORIZONTAL ELLIPSIS */
 }
 
 void bo1_sessions_new_id(char out[32])

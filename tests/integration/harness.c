@@ -6,8 +6,11 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,4 +385,46 @@ int h_wait_ready(int port, int within_ms)
         h_sleep_ms(20);
     } while (h_now_ms() < deadline);
     return -1;
+}
+
+static struct redisReply *redis_v(int port, const char *fmt, va_list ap)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    redisReply *r = NULL;
+
+    if (c && !c->err) {
+        redisSetTimeout(c, tv);
+        r = redisvCommand(c, fmt, ap);
+    }
+    if (c)
+        redisFree(c);
+    return r;
+}
+
+struct redisReply *h_redis(int port, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redis_v(port, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+long long h_redis_int(int port, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    long long v = LLONG_MIN;
+
+    va_start(ap, fmt);
+    r = redis_v(port, fmt, ap);
+    va_end(ap);
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    if (r)
+        freeReplyObject(r);
+    return v;
 }

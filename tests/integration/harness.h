@@ -17,9 +17,9 @@ struct h_proc {
 
 struct h_resp {
     long status;
-    char *body;        /* NUL-terminated; caller frees with h_resp_free() */
+    char *body; /* NUL-terminated; caller frees with h_resp_free() */
     size_t body_len;
-    char *headers;     /* raw header block, lower-cased names */
+    char *headers; /* raw header block, lower-cased names */
     double total_s;
 };
 
@@ -34,10 +34,10 @@ const char *h_env_path(const char *env);
  * terminated, may be NULL), stdout+stderr to a log file; wait until @port accepts TCP
  * connections (up to @wait_ms). Returns 0 on success.
  */
-int h_proc_start(struct h_proc *p, char *const argv[], char *const envp[], int port,
-                 int wait_ms);
+int h_proc_start(struct h_proc *p, char *const argv[], char *const envp[], int port, int wait_ms);
 
-/** Send @sig and wait up to @wait_ms for exit. Returns the exit status (or 128+signal), -1 on timeout. */
+/** Send @sig and wait up to @wait_ms for exit. Returns the exit status (or 128+signal), -1 on
+ * timeout. */
 int h_proc_stop(struct h_proc *p, int sig, int wait_ms);
 
 /** Start redis-server on a free port with its own temp dir. Returns 0 on success. */
@@ -76,3 +76,13 @@ void h_sleep_ms(int ms);
 /** Start redis-server on @port with an append-only file (fsync always) in a directory kept
  * per port, so stopping and starting it again on the same port reloads the data. */
 int h_redis_start_aof(struct h_proc *p, int port);
+
+/**
+ * One command (hiredis format) to the Redis on 127.0.0.1:@port over a short-lived
+ * connection, for tests that look at the data model directly. Returns the reply (free it
+ * with freeReplyObject) or NULL when Redis did not answer.
+ */
+struct redisReply *h_redis(int port, const char *fmt, ...);
+
+/** h_redis for a command answering an integer: the integer, or LLONG_MIN on any other reply. */
+long long h_redis_int(int port, const char *fmt, ...);

@@ -6,7 +6,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <hiredis/hiredis.h>
+
+#include "../../src/store/scripts.h"
 #include "harness.h"
 
 static struct h_proc redis;
@@ -416,10 +420,338 @@ START_TEST(test_list_is_newest_first_with_cursor_pagination)
     ck_assert_str_eq(
         json_string_value(json_object_get(json_array_get(json_object_get(p2, "items"), 1), "id")),
         ids[0]);
+    /* The last page says so: no cursor to an empty page. */
+    ck_assert(json_is_null(json_object_get(p2, "next_cursor")));
     json_decref(p1);
     json_decref(p2);
+    /* A page that ends exactly at the last session is the last page too. */
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions?limit=5", ha, NULL, 0);
+    p1 = h_resp_json(&r);
+    h_resp_free(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(p1, "items")), 5);
+    ck_assert(json_is_null(json_object_get(p1, "next_cursor")));
+    json_decref(p1);
+    /* With a status filter the look-ahead skips what does not match. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", ids[2]);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions?limit=1&status=cancelled", ha, NULL, 0);
+    p1 = h_resp_json(&r);
+    h_resp_free(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(p1, "items")), 1);
+    ck_assert(json_is_null(json_object_get(p1, "next_cursor")));
+    json_decref(p1);
     for (int i = 0; i < 5; i++)
         free(ids[i]);
+}
+END_TEST
+
+/* List items are summaries: no options, no ledger; the statement cut to 200 characters. */
+START_TEST(test_list_items_are_summaries)
+{
+    char stmt[1200];
+    char body[1400];
+    struct h_resp r;
+    const char *ha[] = {KEY_A, NULL};
+    json_t *page, *item, *links;
+    const char *s;
+    size_t n = 0;
+    char *id;
+
+    /* 250 two-byte characters: the cut must fall on a character boundary. */
+    for (int i = 0; i < 250; i++)
+        n += (size_t)snprintf(stmt + n, sizeof(stmt) - n, "\xc3\xa9");
+    snprintf(body, sizeof(body),
+             "{\"problem\":{\"statement\":\"Should we %s?\"},\"options\":{\"start\":false}}", stmt);
+    ck_assert_int_eq(post(&r, "/api/v1/sessions", KEY_A, body), 201);
+    h_resp_free(&r);
+    h_sleep_ms(3); /* newest first: a later millisecond */
+    id = create(KEY_A);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", ha, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    page = h_resp_json(&r);
+    h_resp_free(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(page, "items")), 2);
+    item = json_array_get(json_object_get(page, "items"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(item, "id")), id);
+    ck_assert_str_eq(json_string_value(json_object_get(item, "status")), "created");
+    ck_assert_str_eq(json_string_value(json_object_get(item, "phase")), "intake");
+    ck_assert_str_eq(json_string_value(json_object_get(item, "statement")),
+                     "Should we expand to a second city this year?");
+    ck_assert(json_is_string(json_object_get(item, "created_at")));
+    ck_assert(json_is_string(json_object_get(item, "updated_at")));
+    ck_assert(json_is_null(json_object_get(item, "finished_at")));
+    ck_assert(json_is_number(json_object_get(item, "cost_usd")));
+    ck_assert_ptr_null(json_object_get(item, "options"));
+    ck_assert_ptr_null(json_object_get(item, "problem"));
+    ck_assert_ptr_null(json_object_get(item, "ledger"));
+    links = json_object_get(item, "links");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(links, "self")), id));
+    /* The long one: 200 characters, then an ellipsis, valid UTF-8. */
+    item = json_array_get(json_object_get(page, "items"), 1);
+    s = json_string_value(json_object_get(item, "statement"));
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_eq(strlen(s), strlen("Should we ") + 2 * 190 + 3);
+    ck_assert_str_eq(s + strlen(s) - 3, "\xe2\x80\xa6");
+    ck_assert(json_is_null(json_object_get(page, "next_cursor")));
+    json_decref(page);
+    /* Cancelled: it has finished. */
+    {
+        char path[128];
+        snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", id);
+        ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+        h_resp_free(&r);
+    }
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions?limit=1", ha, NULL, 0);
+    page = h_resp_json(&r);
+    h_resp_free(&r);
+    item = json_array_get(json_object_get(page, "items"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(item, "status")), "cancelled");
+    ck_assert(json_is_string(json_object_get(item, "finished_at")));
+    ck_assert(json_is_string(json_object_get(page, "next_cursor")));
+    json_decref(page);
+    free(id);
+}
+END_TEST
+
+/* SSE connects count as reads: past the per-key read limit they are 429 with Retry-After,
+ * like the JSON pages they share the counter with. */
+START_TEST(test_sse_connects_are_rate_limited)
+{
+    char *env[] = {"BO1_MODEL_SIMULATED=true",
+                   "BO1_API_KEYS=key-alpha-0123456789,key-bravo-0123456789",
+                   "BO1_RATE_READS_PER_MIN=3", NULL};
+    struct h_proc other;
+    struct h_resp r;
+    const char *hs[] = {KEY_A, "Accept: text/event-stream", NULL};
+    const char *ha[] = {KEY_A, NULL};
+    const char *hb[] = {KEY_B, "Accept: text/event-stream", NULL};
+    char path[160];
+    char *id = create(KEY_A);
+    char *ra;
+
+    ck_assert_int_eq(h_bo1d_start(&other, redis.port, env), 0);
+    ck_assert_int_eq(h_wait_ready(other.port, 5000), 0);
+    /* A cancelled session: each stream replays the log and ends at once. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/events", id);
+    for (int i = 0; i < 3; i++) {
+        h_http(&r, "GET", other.port, path, hs, NULL, 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_ptr_nonnull(strstr(r.body, "event: session.completed"));
+        h_resp_free(&r);
+    }
+    h_http(&r, "GET", other.port, path, hs, NULL, 0);
+    assert_problem(&r, 429, "RATE_LIMITED");
+    ra = h_resp_header(&r, "Retry-After");
+    ck_assert_ptr_nonnull(ra);
+    ck_assert_int_ge(atoi(ra), 1);
+    ck_assert_int_le(atoi(ra), 60);
+    free(ra);
+    h_resp_free(&r);
+    /* The JSON page shares the counter; another key has its own. */
+    h_http(&r, "GET", other.port, path, ha, NULL, 0);
+    assert_problem(&r, 429, "RATE_LIMITED");
+    h_resp_free(&r);
+    h_http(&r, "GET", other.port, path, hb, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
+    h_proc_stop(&other, SIGKILL, 2000);
+    free(id);
+}
+END_TEST
+
+/* The race of a pause write and a resume, made deterministic by playing the runner here:
+ * the "runner" (this test, holding the session's lease) saw the user's pause and paused its
+ * engine; before its write of "paused" lands, the user resumes. The write must not undo
+ * the resume. */
+START_TEST(test_runner_pause_write_does_not_undo_a_later_resume)
+{
+    char *id = create(KEY_A);
+    char path[160];
+    char keys[4][64];
+    char now[24];
+    struct h_resp r;
+    const char *ha[] = {KEY_A, NULL};
+    redisReply *rep;
+    json_t *j;
+
+    snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", id);
+    snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", id);
+    snprintf(keys[2], sizeof(keys[2]), "bo1:{%s}:lease", id);
+    snprintf(keys[3], sizeof(keys[3]), "bo1:{%s}:inbox", id);
+    snprintf(now, sizeof(now), "%lld", (long long)time(NULL) * 1000);
+    /* The lease is ours: bo1d's own runner cannot claim the session (LOST_LEASE). */
+    rep = h_redis(redis.port, "SET %s test-runner PX 60000", keys[2]);
+    ck_assert_ptr_nonnull(rep);
+    freeReplyObject(rep);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/start", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/pause", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    /* ... the runner pauses its engine and sends "paused"; meanwhile: */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/resume", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
+    h_resp_free(&r);
+    /* The runner's write lands (append: no doc, checkpoint or events, status paused). */
+    {
+        const char *argv[] = {"EVAL",  bo1_lua_append,
+                              "4",     keys[0],
+                              keys[1], keys[2],
+                              keys[3], "test-runner",
+                              "20000", "paused",
+                              "",      now,
+                              "3600",  id,
+                              "",      "",
+                              "",      ""};
+        redisContext *c = redisConnect("127.0.0.1", redis.port);
+        ck_assert(c && !c->err);
+        rep = redisCommandArgv(c, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+        ck_assert_ptr_nonnull(rep);
+        ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+        ck_assert_str_eq(rep->element[0]->str, "OK");
+        /* The status that holds is the user's, so the runner undoes its own pause. */
+        ck_assert_str_eq(rep->element[1]->str, "queued");
+        freeReplyObject(rep);
+        redisFree(c);
+    }
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s", id);
+    h_http(&r, "GET", bo1d.port, path, ha, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    j = h_resp_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "queued");
+    json_decref(j);
+    h_resp_free(&r);
+    free(id);
+}
+END_TEST
+
+/* Interjections trim the event log at BO1_EVENTS_MAX like every other writer (they used a
+ * fixed 10000). Trimming is approximate (whole stream nodes of 100 entries), hence 250
+ * events against a bound of 100. */
+START_TEST(test_input_trims_the_log_at_events_max)
+{
+    char *env[] = {"BO1_MODEL_SIMULATED=true",
+                   "BO1_API_KEYS=key-alpha-0123456789,key-bravo-0123456789", "BO1_EVENTS_MAX=100",
+                   "BO1_RATE_CONTROL_PER_MIN=10000", NULL};
+    struct h_proc other;
+    struct h_resp r;
+    const char *hj[] = {KEY_A, JSON, NULL};
+    char path[160];
+    char *id = create(KEY_A);
+    long long n;
+
+    ck_assert_int_eq(h_bo1d_start(&other, redis.port, env), 0);
+    ck_assert_int_eq(h_wait_ready(other.port, 5000), 0);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/interjections", id);
+    for (int i = 0; i < 250; i++) {
+        h_http(&r, "POST", other.port, path, hj, "{\"text\":\"hello\"}", 16);
+        ck_assert_int_eq(r.status, 202);
+        h_resp_free(&r);
+    }
+    n = h_redis_int(redis.port, "XLEN bo1:{%s}:events", id);
+    ck_assert_msg(n >= 100 && n <= 200, "event log length %lld, bound 100 (approximate)", n);
+    h_proc_stop(&other, SIGKILL, 2000);
+    free(id);
+}
+END_TEST
+
+static long long key_ttl(const char *id, const char *part)
+{
+    return h_redis_int(redis.port, "TTL bo1:{%s}:%s", id, part);
+}
+
+/* A session created with start=false expires after BO1_UNSTARTED_TTL_S unless started;
+ * its inbox (an interjection before the start) expires with it. A cancelled session's
+ * keys all get the finished-session TTL. */
+START_TEST(test_unstarted_sessions_expire_and_finished_keys_get_a_ttl)
+{
+    char *env[] = {"BO1_MODEL_SIMULATED=true",
+                   "BO1_API_KEYS=key-alpha-0123456789,key-bravo-0123456789",
+                   "BO1_UNSTARTED_TTL_S=2", "BO1_SESSION_TTL_S=3600", NULL};
+    struct h_proc other;
+    struct h_resp r;
+    const char *ha[] = {KEY_A, NULL};
+    const char *hj[] = {KEY_A, JSON, NULL};
+    char path[160];
+    char *idle, *started, *cancelled;
+    json_t *j;
+    const char *const parts[] = {"session", "events", "inbox"};
+    long long t;
+
+    ck_assert_int_eq(h_bo1d_start(&other, redis.port, env), 0);
+    ck_assert_int_eq(h_wait_ready(other.port, 5000), 0);
+    h_http(&r, "POST", other.port, "/api/v1/sessions", hj, BODY, strlen(BODY));
+    ck_assert_int_eq(r.status, 201);
+    j = h_resp_json(&r);
+    idle = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+    h_http(&r, "POST", other.port, "/api/v1/sessions", hj, BODY, strlen(BODY));
+    j = h_resp_json(&r);
+    started = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+    h_http(&r, "POST", other.port, "/api/v1/sessions", hj, BODY, strlen(BODY));
+    j = h_resp_json(&r);
+    cancelled = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+
+    /* Input before the start lands in the inbox, which expires with the session. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/interjections", idle);
+    h_http(&r, "POST", other.port, path, hj, "{\"text\":\"hello\"}", 16);
+    ck_assert_int_eq(r.status, 202);
+    h_resp_free(&r);
+    for (int i = 0; i < 3; i++) {
+        t = key_ttl(idle, parts[i]);
+        ck_assert_msg(t >= 1 && t <= 2, "%s TTL %lld", parts[i], t);
+    }
+    /* Started: no longer expires as unstarted (the runner may already have finished it:
+     * then it has the finished-session TTL). */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/start", started);
+    h_http(&r, "POST", other.port, path, hj, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    h_resp_free(&r);
+    t = key_ttl(started, "session");
+    ck_assert_msg(t == -1 || t > 2, "started session TTL %lld", t);
+    /* Cancelled: every key has the finished-session TTL, the inbox included. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/interjections", cancelled);
+    h_http(&r, "POST", other.port, path, hj, "{\"text\":\"hello\"}", 16);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", cancelled);
+    h_http(&r, "POST", other.port, path, hj, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    h_resp_free(&r);
+    for (int i = 0; i < 3; i++) {
+        t = key_ttl(cancelled, parts[i]);
+        ck_assert_msg(t > 3000 && t <= 3600, "cancelled %s TTL %lld", parts[i], t);
+    }
+
+    h_sleep_ms(3200);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s", idle);
+    h_http(&r, "GET", other.port, path, ha, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(h_redis_int(redis.port, "EXISTS bo1:{%s}:%s", idle, parts[i]), 0);
+    h_http(&r, "GET", other.port, "/api/v1/sessions", ha, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_null(strstr(r.body, idle));
+    ck_assert_ptr_nonnull(strstr(r.body, started));
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s", started);
+    h_http(&r, "GET", other.port, path, ha, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    h_resp_free(&r);
+    h_proc_stop(&other, SIGKILL, 2000);
+    free(idle);
+    free(started);
+    free(cancelled);
 }
 END_TEST
 
@@ -463,6 +795,11 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_events_page_and_sse_replay_from_the_middle);
     tcase_add_test(tc, test_hostile_ids_and_queries_are_rejected);
     tcase_add_test(tc, test_list_is_newest_first_with_cursor_pagination);
+    tcase_add_test(tc, test_list_items_are_summaries);
+    tcase_add_test(tc, test_sse_connects_are_rate_limited);
+    tcase_add_test(tc, test_input_trims_the_log_at_events_max);
+    tcase_add_test(tc, test_runner_pause_write_does_not_undo_a_later_resume);
+    tcase_add_test(tc, test_unstarted_sessions_expire_and_finished_keys_get_a_ttl);
     tcase_add_test(tc, test_store_down_is_503_with_retry_after);
     suite_add_tcase(s, tc);
     return s;

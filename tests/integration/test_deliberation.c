@@ -4,6 +4,7 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <dirent.h>
+#include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -522,7 +523,7 @@ START_TEST(test_full_lifecycle_over_http)
     struct sse s = {0};
     pthread_t th;
     char *id;
-    json_t *log, *rep, *costs, *ledger, *sess;
+    json_t *log, *rep, *costs, *ledger, *sess, *options;
     size_t i;
     json_t *e;
     double sum = 0;
@@ -530,6 +531,9 @@ START_TEST(test_full_lifecycle_over_http)
 
     start_bo1d(NULL);
     id = create(STEP " [fake:rounds=2]", "{\"start\":false}");
+    sess = api_json(200, "GET", NULL, "/api/v1/sessions/%s", id);
+    options = json_incref(json_object_get(sess, "options"));
+    json_decref(sess);
     snprintf(s.id, sizeof(s.id), "%s", id);
     s.port = bo1d.port;
     ck_assert_int_eq(pthread_create(&th, NULL, sse_thread, &s), 0);
@@ -559,6 +563,18 @@ START_TEST(test_full_lifecycle_over_http)
 
     sess = api_json(200, "GET", NULL, "/api/v1/sessions/%s", id);
     ck_assert_str_eq(json_string_value(json_object_get(sess, "status")), "completed");
+    /* The options are stored as created, nulls and start included (the runner hands the
+     * engine its own copy without them). */
+    ck_assert(json_is_false(json_object_get(options, "start")));
+    {
+        char *want = json_dumps(options, JSON_SORT_KEYS | JSON_COMPACT);
+        char *got = json_dumps(json_object_get(sess, "options"), JSON_SORT_KEYS | JSON_COMPACT);
+        ck_assert_msg(json_equal(options, json_object_get(sess, "options")),
+                      "options created %s, stored %s", want, got);
+        free(want);
+        free(got);
+    }
+    json_decref(options);
     json_decref(sess);
 
     rep = check_report(id);
@@ -580,6 +596,20 @@ START_TEST(test_full_lifecycle_over_http)
         ck_assert_double_eq_tol(json_number_value(json_object_get(tot, "total_usd")), sum, 1e-9);
     }
     ck_assert_uint_eq(count_type(log, "cost.updated"), json_array_size(ledger));
+    /* The list shows the finished session as a summary with the same cost total. */
+    {
+        json_t *page = api_json(200, "GET", NULL, "/api/v1/sessions?limit=1");
+        json_t *item = json_array_get(json_object_get(page, "items"), 0);
+        ck_assert_str_eq(str_or(item, "id"), id);
+        ck_assert_str_eq(str_or(item, "status"), "completed");
+        ck_assert_str_eq(str_or(item, "phase"), "completed");
+        ck_assert(json_is_string(json_object_get(item, "finished_at")));
+        ck_assert_double_eq_tol(json_number_value(json_object_get(item, "cost_usd")), sum, 1e-9);
+        ck_assert_ptr_null(json_object_get(item, "ledger"));
+        ck_assert_ptr_null(json_object_get(item, "sub_problems"));
+        ck_assert(json_is_null(json_object_get(page, "next_cursor")));
+        json_decref(page);
+    }
     json_decref(costs);
 
     /* The report was also exported as files: <id>_<YYYYmmdd_HHMMSS>.{md,json}. */
@@ -699,6 +729,88 @@ static void assert_no_calls_while_paused(const char *id)
     check_status(id, 1, "paused");
 }
 
+/* Wait until the job stream holds @want entries; fails the test after @ms. */
+static void wait_jobs_len(long long want, int ms)
+{
+    long long deadline = h_now_ms() + ms;
+    long long v;
+
+    do {
+        v = h_redis_int(redis.port, "XLEN bo1:jobs");
+        if (v == want)
+            return;
+        h_sleep_ms(20);
+    } while (h_now_ms() < deadline);
+    ck_abort_msg("XLEN bo1:jobs: %lld, waited %d ms for %lld", v, ms, want);
+}
+
+/* Pending entries of the job stream's group (XPENDING summary). */
+static long long jobs_pending(void)
+{
+    redisReply *r = h_redis(redis.port, "XPENDING bo1:jobs bo1");
+    long long n = -1;
+
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER)
+        n = r->element[0]->integer;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+/* Every key of a finished session has a TTL (none is kept for ever). */
+static void assert_keys_expire(const char *id)
+{
+    redisReply *keys = h_redis(redis.port, "KEYS bo1:{%s}:*", id);
+
+    ck_assert_ptr_nonnull(keys);
+    ck_assert_int_eq(keys->type, REDIS_REPLY_ARRAY);
+    ck_assert_uint_ge(keys->elements, 2);
+    for (size_t i = 0; i < keys->elements; i++) {
+        long long t = h_redis_int(redis.port, "PTTL %s", keys->element[i]->str);
+        ck_assert_msg(t > 0 || t == -2, "%s has no TTL (%lld)", keys->element[i]->str, t);
+    }
+    freeReplyObject(keys);
+}
+
+/* Every job entry is deleted once done: after sessions that completed, were paused and
+ * resumed, and were cancelled, the job stream is empty again (it used to keep every
+ * entry ever added). */
+START_TEST(test_job_stream_is_emptied_as_jobs_finish)
+{
+    char *ids[8];
+    char *held;
+
+    start_bo1d(NULL);
+    fake_faults("[{\"task\":\"contribute\",\"latency_ms\":150}]");
+    for (int i = 0; i < 8; i++)
+        ids[i] = create(STEP " [fake:rounds=1]", NULL);
+    held = create(STEP " [fake:rounds=1]", "{\"start\":false}");
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/start", held));
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/cancel", held));
+    json_decref(wait_event(ids[0], "contribution", 15000));
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", ids[0]));
+    wait_status(ids[0], "paused", 10000);
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/resume", ids[0]));
+    for (int i = 0; i < 8; i++) {
+        wait_status(ids[i], "completed", 60000);
+        assert_keys_expire(ids[i]);
+    }
+    assert_keys_expire(held);
+    /* 8 creates + 1 start + 1 resume = 10 entries were added; none is left. */
+    wait_jobs_len(0, 5000);
+    ck_assert_int_eq(jobs_pending(), 0);
+    /* The group survives the stream being emptied: new work is still claimed. */
+    free(held);
+    held = create(STEP " [fake:rounds=1]", NULL);
+    wait_status(held, "completed", 30000);
+    wait_jobs_len(0, 5000);
+    for (int i = 0; i < 8; i++)
+        free(ids[i]);
+    free(held);
+}
+END_TEST
+
 /* Pause in the middle of a round, during decomposition and while awaiting input; resume
  * each; illegal transitions are 409 with the current status. */
 START_TEST(test_pause_and_resume_in_each_phase)
@@ -809,6 +921,52 @@ START_TEST(test_pause_and_resume_in_each_phase)
     assert_no_duplicates(id, log);
     assert_rounds_complete(log);
     json_decref(log);
+    free(id);
+}
+END_TEST
+
+/* Pause then resume at once, many times, at varying gaps, while the board deliberates: a
+ * resume that lands while the runner's write of its pause is on the way must not be undone
+ * by that write (the session then stayed paused although the resume had answered 200).
+ * The window is a few milliseconds, so each round only may hit it; api.c has the
+ * deterministic version. */
+START_TEST(test_resume_right_after_pause_is_never_lost)
+{
+    char *id;
+    int resumed = 0;
+
+    start_bo1d(NULL);
+    fake_faults("[{\"task\":\"contribute\",\"latency_ms\":600}]");
+    id = create(STEP " [fake:rounds=6]", NULL);
+    json_decref(wait_event(id, "round.started", 15000));
+    for (int k = 0; k < 25; k++) {
+        struct h_resp r;
+        char *st;
+        if (api(&r, "POST", NULL, "/api/v1/sessions/%s/pause", id) != 200) {
+            /* Only a finished session refuses the pause. */
+            ck_assert_msg(strstr(r.body, "completed") != NULL, "pause %d: %ld %s", k, r.status,
+                          r.body);
+            h_resp_free(&r);
+            break;
+        }
+        h_resp_free(&r);
+        h_sleep_ms(k % 6);
+        ck_assert_int_eq(api(&r, "POST", NULL, "/api/v1/sessions/%s/resume", id), 200);
+        h_resp_free(&r);
+        resumed++;
+        h_sleep_ms(150);
+        st = status_of(id);
+        ck_assert_ptr_nonnull(st);
+        ck_assert_msg(strcmp(st, "paused") != 0, "resume %d lost: the session is paused again", k);
+        free(st);
+    }
+    ck_assert_int_gt(resumed, 3);
+    wait_status(id, "completed", 60000);
+    {
+        json_t *log = all_events(id);
+        assert_log_sane(log);
+        json_decref(log);
+    }
     free(id);
 }
 END_TEST
@@ -1011,6 +1169,7 @@ START_TEST(test_interjection_reaches_next_round)
     log = all_events(id);
     assert_log_sane(log);
     ck_assert_uint_ge(count_type(log, "contribution"), 1);
+    assert_keys_expire(id);
     json_decref(log);
     free(id);
 }
@@ -1490,6 +1649,7 @@ static Suite *deliberation_suite(void)
         T(test_full_lifecycle_over_http),
         T(test_sse_replay_from_the_middle_equals_the_tail),
         T(test_pause_and_resume_in_each_phase),
+        T(test_resume_right_after_pause_is_never_lost),
         T(test_cancel_in_different_phases),
         T(test_clarification_answered),
         T(test_clarification_times_out),
@@ -1500,6 +1660,7 @@ static Suite *deliberation_suite(void)
         T(test_kill9_mid_round_other_instance_finishes),
         T(test_sigterm_hands_the_session_to_the_other_instance),
         T(test_redis_restart_mid_session),
+        T(test_job_stream_is_emptied_as_jobs_finish),
 #undef T
     };
     /* BO1_TEST_ONLY=substring runs only the tests whose name contains it. */
