@@ -2089,8 +2089,8 @@ void bo1_engine_tick(struct bo1_engine *e, struct bo1_session *s)
         return;
     }
     if (outage) {
-        /* Nothing the board produced is worth finishing on while the provider is away:
-         * fail, naming the outage rather than whatever step it happened to stop. */
+        /* The clock ran out waiting for the provider: fail and say so, rather than halt
+         * and present a conclusion the board never reached, or blame the step it was in. */
         char msg[900];
         snprintf(msg, sizeof(msg),
                  "The model provider has been unavailable for %.0f s (%s: %s); the session "
