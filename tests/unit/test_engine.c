@@ -1016,6 +1016,28 @@ START_TEST(test_engine_waits_out_provider_outage)
 }
 END_TEST
 
+START_TEST(test_engine_failed_probe_during_outage_is_still_the_outage)
+{
+    struct run r;
+    run_start(&r, STMT, NULL, set_outage);
+    ck_assert_ptr_nonnull(json_object_get(st_of(&r), "provider_outage"));
+    /* From now on the provider answers 5xx (the breaker's half-open probe failing): with the
+     * outage known, that is the outage, not the members' failure. */
+    r.f.outage_status = BO1_UPSTREAM_FAILED;
+    tick_for(&r, 1, 400);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    ck_assert_int_eq(r.f.refused, 3 + 3);
+    assert_all_heard(&r);
+    size_t failed = 0;
+    const json_t *ledger = json_object_get(st_of(&r), "ledger");
+    for (size_t i = 0; i < json_array_size(ledger); i++)
+        if (!strcmp(jstr(json_array_get(ledger, i), "status", ""), "UPSTREAM_FAILED"))
+            failed++;
+    ck_assert_uint_eq(failed, 3); /* they reached the provider: ledger calls */
+    run_end(&r);
+}
+END_TEST
+
 static void set_rate_limited(struct fake *f)
 {
     set_outage(f);
@@ -1204,6 +1226,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_engine_resume_keeps_waiting_states);
     tcase_add_test(tc, test_engine_waits_out_provider_outage);
     tcase_add_test(tc, test_engine_waits_out_rate_limit_past_retries);
+    tcase_add_test(tc, test_engine_failed_probe_during_outage_is_still_the_outage);
     tcase_add_test(tc, test_engine_outage_past_no_progress_limit_fails_naming_it);
     tcase_add_test(tc, test_engine_outage_wall_clock_limit_fails_naming_it);
     tcase_add_test(tc, test_engine_resume_mid_outage_wait);
