@@ -100,6 +100,10 @@ struct bo1_engine_config {
     unsigned max_tokens_contribution;
     unsigned max_tokens_structured;
     unsigned max_tokens_synthesis;
+    /* Provider outage (circuit open, rate limit past its retries): the slot waits this long
+     * before it is asked again, doubling per failed try up to the maximum. */
+    double provider_wait_s;     /* 5 */
+    double provider_wait_max_s; /* 30 (the gateway breaker's cool-down) */
 };
 
 #define BO1_ENGINE_CONFIG_DEFAULTS                                                                 \
@@ -111,7 +115,7 @@ struct bo1_engine_config {
         .deadlock_conflict = 0.70, .deadlock_novelty = 0.40, .deadlock_rounds = 2,                 \
         .one_way_door_share = 0.75, .dissent_commit = 0.30, .confidence_commit = 0.65,             \
         .confidence_spread = 0.40, .max_tokens_contribution = 700, .max_tokens_structured = 1200,  \
-        .max_tokens_synthesis = 2500,                                                              \
+        .max_tokens_synthesis = 2500, .provider_wait_s = 5.0, .provider_wait_max_s = 30.0,         \
     }
 
 /**

@@ -375,6 +375,101 @@ static void ledger_add(struct bo1_session *s, const char *owner, const json_t *b
                       persona, "call_cost_usd", cost));
 }
 
+/* ------------------------------------------------------------------ provider outages */
+
+/* Whether a failed call failed because the provider as a whole is unavailable rather than
+ * because of this call: the gateway's breaker is open, or the account is still rate limited
+ * after the gateway's retries (429 never opens the breaker, and it is about the account, not
+ * the request). Other upstream errors count against the call (the breaker turns persistent
+ * ones into CIRCUIT_OPEN) unless an outage is already known: then they are part of it, e.g.
+ * the breaker's half-open probe failing. */
+static int provider_down(const struct bo1_session *s, enum bo1_status st)
+{
+    if (st == BO1_CIRCUIT_OPEN || st == BO1_UPSTREAM_RATE_LIMITED)
+        return 1;
+    if (!json_object_get(s->st, "provider_outage"))
+        return 0;
+    return st == BO1_UPSTREAM_FAILED || st == BO1_UPSTREAM_OVERLOADED || st == BO1_UPSTREAM_TIMEOUT;
+}
+
+/* The slot waits for the provider: no attempt is used, nothing falls back, the idle clock
+ * keeps running. The first wait of an outage is published and checkpointed. */
+static void outage_wait(struct bo1_session *s, const char *owner, json_t *slot,
+                        const struct bo1_llm_response *r)
+{
+    json_t *o = json_object_get(s->st, "provider_outage");
+    double now = now_s(s->e);
+    const char *msg =
+        r->error_message && *r->error_message ? r->error_message : bo1_status_hint(r->status);
+    int fresh = o == NULL;
+
+    if (fresh) {
+        o = json_pack("{s:f, s:i, s:i}", "since", now, "tries", 0, "waits", 0);
+        json_object_set_new(s->st, "provider_outage", o);
+    }
+    /* Slots failing together share one wait; only a try after the wait lengthens it. */
+    if (now >= jnum(o, "retry_at", 0)) {
+        int tries = jint(o, "tries", 0);
+        double wait = s->e->cfg.provider_wait_s;
+        for (int i = 0; i < tries && wait < s->e->cfg.provider_wait_max_s; i++)
+            wait *= 2;
+        if (wait > s->e->cfg.provider_wait_max_s)
+            wait = s->e->cfg.provider_wait_max_s;
+        set_int(o, "tries", tries + 1);
+        set_num(o, "retry_at", now + wait);
+    }
+    set_int(o, "waits", jint(o, "waits", 0) + 1);
+    set_str(o, "status", bo1_status_name(r->status));
+    set_str(o, "message", msg);
+    json_object_set_new(slot, "waiting", json_true());
+    if (!fresh)
+        return;
+    publish(s, "provider.unavailable",
+            json_pack("{s:s, s:s, s:f, s:s, s:s, s:s}", "code", bo1_status_name(r->status),
+                      "message", msg, "retry_in_s", jnum(o, "retry_at", now) - now, "task",
+                      jstr(slot, "task", ""), "sub_problem", owner, "persona",
+                      jstr(slot, "persona", "")));
+    s->checkpoint_due = 1; /* once every slot of this pass has had its answer */
+}
+
+/* An answer came back: an outage the session was waiting out is over. */
+static void outage_over(struct bo1_session *s)
+{
+    json_t *o = json_object_get(s->st, "provider_outage");
+    double down;
+
+    if (!o)
+        return;
+    down = now_s(s->e) - jnum(o, "since", 0);
+    note(s, "provider_outage",
+         "The model provider was unavailable for %.0f s (%s); the calls that waited for it "
+         "were asked again.",
+         down, jstr(o, "status", ""));
+    publish(s, "provider.recovered",
+            json_pack("{s:f, s:s, s:i}", "down_s", down, "code", jstr(o, "status", ""), "waits",
+                      jint(o, "waits", 0)));
+    json_object_del(s->st, "provider_outage");
+}
+
+static int batch_waiting(const json_t *owner)
+{
+    const json_t *slots = json_object_get(json_object_get(owner, "batch"), "slots");
+    for (size_t i = 0; i < json_array_size(slots); i++)
+        if (jbool(json_array_get(slots, i), "waiting", 0))
+            return 1;
+    return 0;
+}
+
+static int any_waiting(struct bo1_session *s)
+{
+    if (batch_waiting(s->st))
+        return 1;
+    for (size_t i = 0; i < json_array_size(sps(s)); i++)
+        if (batch_waiting(json_array_get(sps(s), i)))
+            return 1;
+    return 0;
+}
+
 /* Record one answer into its slot. Never changes structure: the pump applies batches. */
 static void slot_answer(struct bo1_session *s, const char *owner, json_t *batch, json_t *slot,
                         const struct bo1_llm_response *r)
@@ -384,8 +479,16 @@ static void slot_answer(struct bo1_session *s, const char *owner, json_t *batch,
     char *why = NULL;
     enum bo1_status st = r->status;
 
+    if (st != BO1_OK && provider_down(s, st)) {
+        if (r->attempts > 0) /* the provider was asked (a rate limit): it is a call */
+            ledger_add(s, owner, batch, slot, r);
+        outage_wait(s, owner, slot, r);
+        return;
+    }
     ledger_add(s, owner, batch, slot, r);
     set_num(s->st, "last_progress_at", now_s(s->e)); /* an answer is progress */
+    if (st == BO1_OK)
+        outage_over(s);
     if (st == BO1_SPEND_LIMIT) {
         json_object_set_new(s->st, "pending_failure",
                             json_pack("{s:s, s:s}", "code", "SPEND_LIMIT", "message",
@@ -534,6 +637,12 @@ static int issue_pending(struct bo1_session *s, json_t *owner, const char *owner
             continue;
         if (json_object_get(s->st, "pending_failure"))
             break;
+        if (jbool(slot, "waiting", 0)) {
+            const json_t *o = json_object_get(s->st, "provider_outage");
+            if (o && now_s(s->e) < jnum(o, "retry_at", 0))
+                continue; /* bo1_engine_tick asks again when the wait is over */
+            json_object_del(slot, "waiting");
+        }
         double budget = budget_of(s);
         if (budget > 0 && spent_of(s) >= budget) {
             json_decref(batch);
@@ -1677,6 +1786,10 @@ static void kick(struct bo1_session *s)
         step(s);
     } while (s->again);
     s->pumping = 0;
+    if (s->checkpoint_due) {
+        s->checkpoint_due = 0;
+        checkpoint(s);
+    }
 }
 
 /* ------------------------------------------------------------------ public API */
@@ -1965,12 +2078,33 @@ void bo1_engine_tick(struct bo1_engine *e, struct bo1_session *s)
     double elapsed = elapsed_of(s);
     double idle = now - jnum(s->st, "last_progress_at", now);
     const char *rule = NULL;
+    const json_t *outage = json_object_get(s->st, "provider_outage");
     if (elapsed >= e->cfg.wall_clock_s)
         rule = "wall_clock";
     else if (idle >= e->cfg.no_progress_s)
         rule = "no_progress";
-    if (!rule)
+    if (!rule) {
+        if (outage && now >= jnum(outage, "retry_at", 0) && any_waiting(s))
+            kick(s); /* the wait is over: ask the provider again */
         return;
+    }
+    if (outage) {
+        /* The clock ran out waiting for the provider: fail and say so, rather than halt
+         * and present a conclusion the board never reached, or blame the step it was in. */
+        char msg[900];
+        snprintf(msg, sizeof(msg),
+                 "The model provider has been unavailable for %.0f s (%s: %s); the session "
+                 "stopped at its %s limit (%.0f s).",
+                 now - jnum(outage, "since", now), jstr(outage, "status", ""),
+                 jstr(outage, "message", ""),
+                 !strcmp(rule, "wall_clock") ? "wall-clock" : "no-progress",
+                 !strcmp(rule, "wall_clock") ? e->cfg.wall_clock_s : e->cfg.no_progress_s);
+        json_object_set_new(
+            s->st, "pending_failure",
+            json_pack("{s:s, s:s}", "code", "PROVIDER_UNAVAILABLE", "message", msg));
+        kick(s); /* the pump fails the session, abandons calls and checkpoints */
+        return;
+    }
     /* Calls in flight are abandoned: their answers will find no batch and be dropped. */
     for (struct call *c = s->calls; c; c = c->next)
         c->s = NULL;

@@ -140,6 +140,7 @@ struct bo1_session {
     json_t *st;         /* the whole state: the checkpoint */
     struct call *calls; /* in flight; detached when the session goes */
     int pumping, again; /* trampoline: callbacks that run inside the pump only flag */
+    int checkpoint_due; /* checkpoint when the pump stops (a provider outage began) */
 };
 
 /* session.c */

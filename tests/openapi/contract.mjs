@@ -632,6 +632,27 @@ async function main() {
     await call('report of a failed session', 'GET', `${SID}/report`, `${S}/${fid}/report`, { headers: A });
   }
 
+  // --- a session whose provider rate limits it past the gateway's retries: it waits
+  // (provider.unavailable), asks again and completes (provider.recovered)
+  {
+    const r = await call('create (rate limited)', 'POST', S, S, { headers: { ...A, ...JSONH },
+      body: body('Should we renew the delivery van lease for another year?', { start: false, clarify: false }) });
+    const rid = json(r).id;
+    const fr = await request('POST', '/_fake/faults', { port: fakePort, headers: JSONH,
+      body: JSON.stringify({ session: rid, task: 'decompose', error: '429', count: 5, retry_after_ms: 20 }) });
+    check(fr.status === 200, 'fake accepts the rate-limit rule', fr.body.slice(0, 200));
+    await call('start (rate limited)', 'POST', `${SID}/start`, `${S}/${rid}/start`, { headers: A });
+    const rs = await call('SSE of a session that waits for its provider', 'GET', `${SID}/events`,
+      `${S}/${rid}/events`, { headers: { ...A, Accept: 'text/event-stream' }, timeoutMs: 90000 });
+    const types = parseSse(rs.body).filter((f) => f.data).map((f) => f.event);
+    check(types.includes('provider.unavailable') &&
+      types.indexOf('provider.recovered') > types.indexOf('provider.unavailable'),
+      'a rate-limited session publishes provider.unavailable, then provider.recovered', types.join(','));
+    const last = parseSse(rs.body).filter((f) => f.data).pop();
+    check(last?.event === 'session.completed' && JSON.parse(last.data).data.status === 'completed',
+      'the rate-limited session completes', last?.data?.slice(0, 200));
+  }
+
   // --- a burst of events while Redis holds writes: nothing may be lost from the log
   {
     const r = await request('POST', S, { headers: { ...A, ...JSONH },

@@ -927,6 +927,271 @@ START_TEST(test_engine_resume_keeps_waiting_states)
 }
 END_TEST
 
+/* ---- provider outages: the gateway's breaker is open, the board waits instead of failing */
+
+static void set_outage(struct fake *f)
+{
+    f->outage_from = 5; /* clarify, decompose, select, first member: then the provider goes */
+    f->outage_until = f->clock + 60;
+}
+
+/* Advance the clock by @step and tick until the session ends or @max_s passed. */
+static double tick_for(struct run *r, double step, double max_s)
+{
+    double t0 = r->f.clock;
+    while (!bo1_session_is_terminal(r->s) && r->f.clock - t0 < max_s) {
+        r->f.clock += step;
+        bo1_engine_tick(r->e, r->s);
+    }
+    return r->f.clock - t0;
+}
+
+static size_t error_events(struct run *r, const char *kind)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(r->f.events); i++) {
+        const json_t *ev = json_array_get(r->f.events, i);
+        if (!strcmp(jstr(ev, "type", ""), "error") &&
+            (!kind || !strcmp(jstr(json_object_get(ev, "data"), "kind", ""), kind)))
+            n++;
+    }
+    return n;
+}
+
+/* Every member spoke in every round and voted; nothing fell back or sat out. */
+static void assert_all_heard(struct run *r)
+{
+    const json_t *sp = state_sp(r->s, 0);
+    const json_t *rounds = json_object_get(sp, "rounds");
+    size_t members = json_array_size(json_object_get(json_object_get(sp, "board"), "members"));
+
+    ck_assert_uint_eq(members, 4);
+    ck_assert_uint_gt(json_array_size(rounds), 0);
+    for (size_t i = 0; i < json_array_size(rounds); i++) {
+        const json_t *ro = json_array_get(rounds, i);
+        ck_assert_uint_eq(json_array_size(json_object_get(ro, "contributions")), members);
+        ck_assert_uint_eq(json_array_size(json_object_get(ro, "sat_out")), 0);
+    }
+    ck_assert_int_eq(jint(json_object_get(sp, "vote_result"), "valid_votes", 0), (int)members);
+    ck_assert_str_eq(jstr(sp, "synthesis_source", "model"), "model");
+    ck_assert(!has_note(r, "fallback"));
+    ck_assert(!has_note(r, "member_sat_out"));
+    ck_assert(!has_note(r, "halt"));
+    ck_assert_uint_eq(error_events(r, NULL), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(st_of(r), "retries")), 0);
+}
+
+START_TEST(test_engine_waits_out_provider_outage)
+{
+    struct run r;
+    run_start(&r, STMT, NULL, set_outage);
+    /* The provider went away in round 1: the members wait, nothing is failed or skipped. */
+    ck_assert_str_eq(state_name(r.s), "deliberating");
+    ck_assert_uint_eq(count_events(&r.f, "provider.unavailable"), 1);
+    ck_assert_uint_eq(count_events(&r.f, "provider.recovered"), 0);
+    const json_t *o = json_object_get(st_of(&r), "provider_outage");
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(jstr(o, "status", ""), "CIRCUIT_OPEN");
+    ck_assert(fabs(jnum(o, "retry_at", 0) - (r.f.clock + 5)) < 1e-6);
+    int refused = r.f.refused;
+    ck_assert_int_eq(refused, 3); /* members 2-4 of round 1 */
+    /* Before the wait is over no call is made. */
+    r.f.clock += 4;
+    bo1_engine_tick(r.e, r.s);
+    ck_assert_int_eq(r.f.refused, refused);
+    double took = tick_for(&r, 1, 400);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    ck_assert(took < 100); /* waits of 5, 10, 20, 30 s: back within 30 s of the recovery */
+    /* One waiting slot asks again after each wait (5, 15, 35 s: refused; 65 s: answered),
+     * the others follow once it is answered. */
+    ck_assert_int_eq(r.f.refused, refused + 3);
+    ck_assert_uint_eq(count_events(&r.f, "provider.unavailable"), 1);
+    ck_assert_uint_eq(count_events(&r.f, "provider.recovered"), 1);
+    ck_assert_ptr_null(json_object_get(st_of(&r), "provider_outage"));
+    ck_assert(has_note(&r, "provider_outage"));
+    assert_all_heard(&r);
+    /* refused calls never reached the provider: they are not in the ledger */
+    ck_assert_uint_eq(json_array_size(json_object_get(st_of(&r), "ledger")), (size_t)r.f.calls);
+    run_end(&r);
+}
+END_TEST
+
+START_TEST(test_engine_failed_probe_during_outage_is_still_the_outage)
+{
+    struct run r;
+    run_start(&r, STMT, NULL, set_outage);
+    ck_assert_ptr_nonnull(json_object_get(st_of(&r), "provider_outage"));
+    /* From now on the provider answers 5xx (the breaker's half-open probe failing): with the
+     * outage known, that is the outage, not the members' failure. */
+    r.f.outage_status = BO1_UPSTREAM_FAILED;
+    tick_for(&r, 1, 400);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    ck_assert_int_eq(r.f.refused, 3 + 3);
+    assert_all_heard(&r);
+    size_t failed = 0;
+    const json_t *ledger = json_object_get(st_of(&r), "ledger");
+    for (size_t i = 0; i < json_array_size(ledger); i++)
+        if (!strcmp(jstr(json_array_get(ledger, i), "status", ""), "UPSTREAM_FAILED"))
+            failed++;
+    ck_assert_uint_eq(failed, 3); /* they reached the provider: ledger calls */
+    run_end(&r);
+}
+END_TEST
+
+static void set_rate_limited(struct fake *f)
+{
+    set_outage(f);
+    f->outage_status = BO1_UPSTREAM_RATE_LIMITED;
+    f->outage_until = f->clock + 12;
+}
+
+START_TEST(test_engine_waits_out_rate_limit_past_retries)
+{
+    struct run r;
+    run_start(&r, STMT, NULL, set_rate_limited);
+    ck_assert_str_eq(state_name(r.s), "deliberating");
+    ck_assert_uint_eq(count_events(&r.f, "provider.unavailable"), 1);
+    tick_for(&r, 1, 400);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    assert_all_heard(&r);
+    /* The provider was asked each time (the gateway's retries): those are ledger calls. */
+    size_t limited = 0;
+    const json_t *ledger = json_object_get(st_of(&r), "ledger");
+    for (size_t i = 0; i < json_array_size(ledger); i++)
+        if (!strcmp(jstr(json_array_get(ledger, i), "status", ""), "UPSTREAM_RATE_LIMITED"))
+            limited++;
+    ck_assert_uint_eq(limited, (size_t)r.f.refused);
+    ck_assert_uint_eq(json_array_size(ledger), (size_t)(r.f.calls + r.f.refused));
+    run_end(&r);
+}
+END_TEST
+
+static void set_long_outage(struct fake *f)
+{
+    set_outage(f);
+    f->outage_until = f->clock + 100000;
+}
+
+START_TEST(test_engine_outage_past_no_progress_limit_fails_naming_it)
+{
+    struct run r;
+    run_start(&r, STMT, NULL, set_long_outage);
+    double t0 = r.f.clock;
+    tick_for(&r, 1, 5000);
+    ck_assert_str_eq(state_name(r.s), "failed");
+    /* 600 s after the last answer (which came at t0) */
+    ck_assert(r.f.clock - t0 >= 600 && r.f.clock - t0 < 602);
+    const json_t *err = json_object_get(st_of(&r), "error");
+    ck_assert_str_eq(jstr(err, "code", ""), "PROVIDER_UNAVAILABLE");
+    ck_assert_ptr_nonnull(strstr(jstr(err, "message", ""), "provider has been unavailable"));
+    ck_assert_ptr_nonnull(strstr(jstr(err, "message", ""), "CIRCUIT_OPEN"));
+    ck_assert_ptr_nonnull(strstr(jstr(err, "message", ""), "no-progress"));
+    ck_assert_uint_eq(error_events(&r, "PROVIDER_UNAVAILABLE"), 1);
+    ck_assert_uint_eq(error_events(&r, NULL), 1); /* nobody sat out, nothing halted */
+    ck_assert(!has_note(&r, "fallback"));
+    ck_assert_ptr_null(json_object_get(state_sp(r.s, 0), "synthesis"));
+    /* the last checkpoint is the failed state */
+    const json_t *last = json_array_get(r.f.checkpoints, json_array_size(r.f.checkpoints) - 1);
+    ck_assert_str_eq(jstr(last, "state", ""), "failed");
+    /* waits are capped at 30 s, one slot asks per wait: 3 + 21 tries in 600 s */
+    ck_assert_int_eq(r.f.refused, 3 + 21);
+    int refused = r.f.refused;
+    tick_for(&r, 10, 200);
+    ck_assert_int_eq(r.f.refused, refused);
+    run_end(&r);
+}
+END_TEST
+
+static void set_long_wall_outage(struct fake *f)
+{
+    set_long_outage(f);
+    f->no_progress_s = 5000;
+}
+
+START_TEST(test_engine_outage_wall_clock_limit_fails_naming_it)
+{
+    struct run r;
+    run_start(&r, STMT, NULL, set_long_wall_outage);
+    /* the wall clock has nearly run out when the provider goes */
+    r.f.clock += 1790;
+    tick_for(&r, 1, 100);
+    ck_assert_str_eq(state_name(r.s), "failed");
+    const json_t *err = json_object_get(st_of(&r), "error");
+    ck_assert_str_eq(jstr(err, "code", ""), "PROVIDER_UNAVAILABLE");
+    ck_assert_ptr_nonnull(strstr(jstr(err, "message", ""), "wall-clock"));
+    run_end(&r);
+}
+END_TEST
+
+START_TEST(test_engine_resume_mid_outage_wait)
+{
+    struct run r;
+    run_start(&r, STMT, NULL, set_outage);
+    r.f.clock += 2;
+    /* The wait was checkpointed when it began. */
+    const json_t *cp = json_array_get(r.f.checkpoints, json_array_size(r.f.checkpoints) - 1);
+    ck_assert_ptr_nonnull(json_object_get(cp, "provider_outage"));
+    char *text = json_dumps(cp, JSON_COMPACT);
+    ck_assert_ptr_nonnull(strstr(text, "\"waiting\":true"));
+
+    for (int still_down = 0; still_down < 2; still_down++) {
+        struct run q;
+        fake_init(&q.f);
+        q.f.clock = r.f.clock;
+        if (still_down) { /* the provider is still away after the restart */
+            q.f.outage_from = 1;
+            q.f.outage_until = q.f.clock + 40;
+        }
+        q.e = fake_engine(&q.f, NULL);
+        json_t *loaded = json_loads(text, 0, NULL);
+        ck_assert_int_eq(bo1_engine_resume(q.e, loaded, &q.s), BO1_OK);
+        json_decref(loaded);
+        /* Resumed inside the wait: nothing is asked until it is over. */
+        ck_assert_int_eq(q.f.attempted, 0);
+        ck_assert_str_eq(state_name(q.s), "deliberating");
+        tick_for(&q, 1, 400);
+        ck_assert_str_eq(state_name(q.s), "completed");
+        ck_assert_uint_eq(count_events(&q.f, "provider.recovered"), 1);
+        ck_assert_uint_eq(count_events(&q.f, "provider.unavailable"), 0); /* already known */
+        if (still_down)
+            ck_assert_int_gt(q.f.refused, 0);
+        assert_all_heard(&q);
+        run_end(&q);
+    }
+    free(text);
+    run_end(&r);
+}
+END_TEST
+
+START_TEST(test_engine_cancel_and_pause_during_outage_wait)
+{
+    struct run r;
+    run_start(&r, STMT, NULL, set_outage);
+    ck_assert_str_eq(state_name(r.s), "deliberating");
+    int attempted = r.f.attempted;
+    ck_assert_int_eq(bo1_engine_pause(r.e, r.s), BO1_OK);
+    ck_assert_str_eq(state_name(r.s), "paused");
+    tick_for(&r, 1, 100); /* past the outage: a paused board asks nothing */
+    ck_assert_int_eq(r.f.attempted, attempted);
+    ck_assert_str_eq(state_name(r.s), "paused");
+    ck_assert_int_eq(bo1_engine_unpause(r.e, r.s), BO1_OK);
+    tick_for(&r, 1, 400);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    assert_all_heard(&r);
+    run_end(&r);
+
+    run_start(&r, STMT, NULL, set_long_outage);
+    attempted = r.f.attempted;
+    ck_assert_int_eq(bo1_engine_cancel(r.e, r.s), BO1_OK);
+    ck_assert_str_eq(state_name(r.s), "cancelled");
+    tick_for(&r, 1, 1000);
+    ck_assert_str_eq(state_name(r.s), "cancelled");
+    ck_assert_int_eq(r.f.attempted, attempted);
+    ck_assert_uint_eq(error_events(&r, NULL), 0);
+    run_end(&r);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -959,6 +1224,13 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_engine_facilitator_actions_and_limits);
     tcase_add_test(tc, test_engine_refuses_illegal_api_moves);
     tcase_add_test(tc, test_engine_resume_keeps_waiting_states);
+    tcase_add_test(tc, test_engine_waits_out_provider_outage);
+    tcase_add_test(tc, test_engine_waits_out_rate_limit_past_retries);
+    tcase_add_test(tc, test_engine_failed_probe_during_outage_is_still_the_outage);
+    tcase_add_test(tc, test_engine_outage_past_no_progress_limit_fails_naming_it);
+    tcase_add_test(tc, test_engine_outage_wall_clock_limit_fails_naming_it);
+    tcase_add_test(tc, test_engine_resume_mid_outage_wait);
+    tcase_add_test(tc, test_engine_cancel_and_pause_during_outage_wait);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -78,28 +78,34 @@ struct queued {
 
 struct fake {
     /* behaviour */
-    int async;                   /* queue answers until fake_deliver */
-    double cost_per_call;        /* USD */
-    double clock;                /* now_s */
-    int converge;                /* every contribution identical */
-    int deadlock;                /* each member repeats its own, disjoint, text */
-    int complexity;              /* decompose complexity (default 2) */
-    const char *fail_persona;    /* its contribute/vote calls always fail */
-    const char *bad_always;      /* task whose answers are always off-format */
-    const char *bad_once;        /* task whose first attempt is off-format */
-    const char *truncate_once;   /* task whose first attempt stops at max_tokens */
-    int deep_fail_synthesis;     /* synthesize* on the deep tier fails */
-    int all_synthesis_fail;      /* synthesize* fails on every tier */
-    const char *decompose_json;  /* answer for decompose, if set */
-    const char *select_json;     /* answer for select, if set */
-    const char *facilitate[12];  /* action script by round (index = round), else continue */
-    const char *vote_for[16][2]; /* persona -> recommendation */
-    double vote_conf;            /* default confidence */
-    int refuse_calls;            /* call_model returns an error synchronously */
-    int use_embed;               /* provide an embed effect (local vectors, dim 64) */
-    int cost_contribute_only;    /* only contribute calls cost money */
-    int spend_limit;             /* every call fails with SPEND_LIMIT */
+    int async;                     /* queue answers until fake_deliver */
+    double cost_per_call;          /* USD */
+    double clock;                  /* now_s */
+    int converge;                  /* every contribution identical */
+    int deadlock;                  /* each member repeats its own, disjoint, text */
+    int complexity;                /* decompose complexity (default 2) */
+    const char *fail_persona;      /* its contribute/vote calls always fail */
+    const char *bad_always;        /* task whose answers are always off-format */
+    const char *bad_once;          /* task whose first attempt is off-format */
+    const char *truncate_once;     /* task whose first attempt stops at max_tokens */
+    int deep_fail_synthesis;       /* synthesize* on the deep tier fails */
+    int all_synthesis_fail;        /* synthesize* fails on every tier */
+    const char *decompose_json;    /* answer for decompose, if set */
+    const char *select_json;       /* answer for select, if set */
+    const char *facilitate[12];    /* action script by round (index = round), else continue */
+    const char *vote_for[16][2];   /* persona -> recommendation */
+    double vote_conf;              /* default confidence */
+    int refuse_calls;              /* call_model returns an error synchronously */
+    int use_embed;                 /* provide an embed effect (local vectors, dim 64) */
+    int cost_contribute_only;      /* only contribute calls cost money */
+    int spend_limit;               /* every call fails with SPEND_LIMIT */
+    int outage_from;               /* provider outage from this call (1-based; 0 = never) ... */
+    double outage_until;           /* ... while clock < this: the call fails at once (sync) */
+    enum bo1_status outage_status; /* with this status (BO1_OK = CIRCUIT_OPEN) */
+    double no_progress_s;          /* engine limit (0 = the default) */
     /* records */
+    int attempted; /* calls made, outage refusals included */
+    int refused;   /* calls failed by the outage (not in calls) */
     int calls;
     int calls_by_task[16];
     json_t *prompts;     /* array of {task, tier, user, system} */
@@ -270,6 +276,21 @@ static enum bo1_status fake_call(void *ctx, const struct bo1_llm_request *rq, bo
 
     if (f->refuse_calls)
         return BO1_UNAVAILABLE;
+    f->attempted++;
+    if (f->outage_from && f->attempted >= f->outage_from && f->clock < f->outage_until) {
+        enum bo1_status os = f->outage_status != BO1_OK ? f->outage_status : BO1_CIRCUIT_OPEN;
+        struct bo1_llm_response r = {.status = os,
+                                     .text = "",
+                                     .stop_reason = "",
+                                     .model = "fake-model",
+                                     .provider = "fake",
+                                     .attempts = os == BO1_CIRCUIT_OPEN ? 0 : 3,
+                                     .error_message = "fake provider is down"};
+        ck_assert(!f->async);
+        f->refused++;
+        cb(&r, arg);
+        return BO1_OK;
+    }
     for (size_t i = 0; i < rq->n_system; i++)
         strncat(all, rq->system[i].text, sizeof(all) - strlen(all) - 1);
     strncat(all, user, sizeof(all) - strlen(all) - 1);
@@ -434,6 +455,8 @@ static struct bo1_engine *fake_engine(struct fake *f, struct bo1_engine_config *
     cfg.simulated = 1;
     cfg.model_fast = "fake-fast";
     cfg.model_deep = "fake-deep";
+    if (f->no_progress_s > 0)
+        cfg.no_progress_s = f->no_progress_s;
     if (cfg_out)
         *cfg_out = cfg;
     return bo1_engine_new(&cfg, &fx);

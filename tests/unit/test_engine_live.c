@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bo1/buf.h"
 #include "bo1/embed.h"
 #include "bo1/engine.h"
 #include "bo1/llm.h"
@@ -92,7 +93,21 @@ struct app {
     const char *answer_q; /* answer clarifying questions with this text */
     int never_answer;     /* leave clarifying questions unanswered */
     uv_timer_t guard;
+    uv_timer_t outage_end;
+    int outage_set; /* live_outage_ms: the fault went on at round 2 */
 };
+
+static void fake_faults(const char *body);
+static double live_outage_ms; /* > 0: contributions fail with 529 for this long from round 2 */
+static char live_metrics[8192];
+
+static void close_cb(uv_handle_t *h);
+
+static void on_outage_end(uv_timer_t *t)
+{
+    fake_faults("{\"faults\":[],\"replace\":true}");
+    uv_close((uv_handle_t *)t, close_cb);
+}
 
 static enum bo1_status app_call_model(void *ctx, const struct bo1_llm_request *rq,
                                       bo1_llm_done_cb *cb, void *arg)
@@ -133,6 +148,16 @@ static void app_publish(void *ctx, const char *sid, const char *type, json_t *da
         uv_timer_init(bo1_loop_uv(a->loop), &t);
         t.data = a;
         uv_timer_start(&t, on_answer_later, 10, 0);
+    }
+    if (live_outage_ms > 0 && !a->outage_set && !strcmp(type, "round.started") &&
+        json_integer_value(json_object_get(data, "round")) == 2) {
+        /* The provider goes down just before round 2's contributions are asked. */
+        a->outage_set = 1;
+        fake_faults("{\"faults\":[{\"task\":\"contribute\",\"error\":\"529\"}],"
+                    "\"replace\":true}");
+        uv_timer_init(bo1_loop_uv(a->loop), &a->outage_end);
+        a->outage_end.data = a;
+        uv_timer_start(&a->outage_end, on_outage_end, (uint64_t)live_outage_ms, 0);
     }
     if (!strcmp(type, "session.status")) {
         const char *st = json_string_value(json_object_get(data, "status"));
@@ -252,6 +277,10 @@ static json_t *deliberate(const char *statement, const char *answer_q, json_t **
     opt.timeout_ms = 10000;
     opt.backoff_base_ms = 10;
     opt.max_attempts = 2;
+    if (live_outage_ms > 0) {
+        opt.breaker_threshold = 1; /* the first failure opens it: no member fails twice */
+        opt.breaker_cooldown_ms = 500;
+    }
     ck_assert_msg(bo1_llm_new(a.loop, &opt, &a.gw, &why) == BO1_OK, "%s", why ? why : "");
     ck_assert_int_eq(bo1_embedder_new(a.gw, &a.emb, &why), BO1_OK);
 
@@ -264,6 +293,8 @@ static json_t *deliberate(const char *statement, const char *answer_q, json_t **
         cfg.clarify_timeout_s = live_clarify_timeout;
     cfg.model_fast = opt.model_fast;
     cfg.model_deep = opt.model_deep;
+    cfg.provider_wait_s = 0.2;
+    cfg.provider_wait_max_s = 1.0;
     struct bo1_engine_effects fx = {.call_model = app_call_model,
                                     .embed = app_embed,
                                     .checkpoint = app_checkpoint,
@@ -286,6 +317,11 @@ static json_t *deliberate(const char *statement, const char *answer_q, json_t **
     bo1_loop_run(a.loop);
 
     json_t *st = bo1_session_to_json(a.s);
+    struct bo1_buf mb;
+    bo1_buf_init(&mb, 0);
+    ck_assert_int_eq(bo1_llm_metrics(a.gw, &mb), BO1_OK);
+    snprintf(live_metrics, sizeof(live_metrics), "%s", bo1_buf_str(&mb));
+    bo1_buf_fini(&mb);
     bo1_session_free(a.s);
     bo1_engine_free(a.e);
     bo1_embedder_free(a.emb);
@@ -473,6 +509,52 @@ START_TEST(test_engine_live_clarification_times_out)
 }
 END_TEST
 
+START_TEST(test_engine_live_waits_out_provider_outage)
+{
+    json_t *ev = NULL;
+    live_outage_ms = 2500;
+    json_t *st = deliberate("Should we move our SaaS from $8K MRR to $20K with a sales hire, "
+                            "a co-founder or product-led growth? [fake:rounds=3]",
+                            NULL, &ev);
+    live_outage_ms = 0;
+    ck_assert_str_eq(json_string_value(json_object_get(st, "state")), "completed");
+    /* The real breaker opened (and closed again: the session completed through it). */
+    ck_assert_msg(strstr(live_metrics, "bo1_llm_breaker_opened_total{provider=\"anthropic\"} 0") ==
+                      NULL,
+                  "%s", live_metrics);
+    ck_assert_uint_ge(count(ev, "provider.unavailable"), 1);
+    ck_assert_uint_eq(count(ev, "provider.recovered"), count(ev, "provider.unavailable"));
+    ck_assert_uint_eq(count(ev, "error"), 0); /* nobody sat out, nothing failed */
+    const json_t *sp = json_array_get(json_object_get(st, "sub_problems"), 0);
+    const json_t *rounds = json_object_get(sp, "rounds");
+    size_t members = json_array_size(json_object_get(json_object_get(sp, "board"), "members"));
+    ck_assert_uint_ge(json_array_size(rounds), 2);
+    for (size_t i = 0; i < json_array_size(rounds); i++) {
+        const json_t *ro = json_array_get(rounds, i);
+        ck_assert_uint_eq(json_array_size(json_object_get(ro, "contributions")), members);
+        ck_assert_uint_eq(json_array_size(json_object_get(ro, "sat_out")), 0);
+    }
+    ck_assert_uint_eq(json_array_size(json_object_get(sp, "votes")), members);
+    ck_assert_str_eq(json_string_value(json_object_get(sp, "synthesis_source")), "model");
+    /* The provider really refused: calls that reached it and failed are in the ledger. */
+    size_t refused = 0;
+    const json_t *ledger = json_object_get(st, "ledger");
+    for (size_t i = 0; i < json_array_size(ledger); i++) {
+        const json_t *le = json_array_get(ledger, i);
+        const char *status = json_string_value(json_object_get(le, "status"));
+        if (getenv("BO1_LIVE_DEBUG"))
+            fprintf(stderr, "%s %s %lld\n", json_string_value(json_object_get(le, "task")), status,
+                    json_integer_value(json_object_get(le, "attempts")));
+        if (strcmp(status, "OK") != 0)
+            refused++;
+    }
+    ck_assert_uint_ge(refused, 1);
+    assert_full_report(st);
+    json_decref(ev);
+    json_decref(st);
+}
+END_TEST
+
 int main(void)
 {
     const char *bin = getenv("BO1_TEST_FAKE_LLM");
@@ -491,6 +573,7 @@ int main(void)
     tcase_add_test(tc, test_engine_live_synthesis_falls_back_to_fast_tier);
     tcase_add_test(tc, test_engine_live_small_budget_forces_the_vote);
     tcase_add_test(tc, test_engine_live_clarification_times_out);
+    tcase_add_test(tc, test_engine_live_waits_out_provider_outage);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
