@@ -40,6 +40,8 @@ struct run {
     json_t *ckpt;     /* latest checkpoint not yet written, or NULL */
     json_t *write;    /* the write in flight or to retry: its EVAL argv after the keys count */
     unsigned long long write_seq;
+    unsigned write_errors;     /* consecutive writes Redis refused with an error */
+    int64_t write_retry_at_ms; /* after such an error, not before this time */
     int writing;
     int polling;
     int stopping; /* lease lost or shutting down: write nothing more */
@@ -302,9 +304,24 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     if (release_if_stopped(run))
         return;
     if (st != BO1_OK || !code) {
-        /* Redis away or the answer lost: the same write goes again on the next tick. */
+        /* Redis away or the answer lost: the same write goes again on the next tick. An
+         * error answer (a script error, or OOM when Redis is full under noeviction) would
+         * repeat on every tick: back off (250 ms doubling to 8 s) and say so in the log. */
+        if (st == BO1_IO_ERROR && reply) {
+            unsigned n = ++run->write_errors;
+            int64_t wait = (int64_t)250 << (n < 6 ? n - 1 : 5);
+            run->write_retry_at_ms = bo1_clock_mono_ms() + wait;
+            if ((n & (n - 1)) == 0) /* the 1st, 2nd, 4th, 8th, ... refusal */
+                bo1_log_warn(NULL,
+                             json_pack("{s:s, s:s, s:I, s:I}", "session_id", run->id, "error",
+                                       reply->str ? reply->str : "", "refusals", (json_int_t)n,
+                                       "retry_in_ms", (json_int_t)wait),
+                             "Redis refused the session's write; retrying");
+        }
         return;
     }
+    run->write_errors = 0;
+    run->write_retry_at_ms = 0;
     json_decref(run->write);
     run->write = NULL;
     if (strcmp(code, "LOST_LEASE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
@@ -367,7 +384,8 @@ static void flush(struct run *run)
     if (run->writing || run->stopping)
         return;
     if (run->write) {
-        send_write(run);
+        if (bo1_clock_mono_ms() >= run->write_retry_at_ms)
+            send_write(run);
         return;
     }
     /* The report is stored before the terminal status and events, so a client that saw the

@@ -1639,6 +1639,75 @@ START_TEST(test_redis_restart_mid_session)
 }
 END_TEST
 
+/* The OOM errors Redis has answered so far (INFO errorstats). */
+static long long redis_oom_errors(void)
+{
+    struct redisReply *r = h_redis(redis.port, "INFO errorstats");
+    long long n = 0;
+    const char *p;
+
+    ck_assert_ptr_nonnull(r);
+    p = r->str ? strstr(r->str, "errorstat_OOM:count=") : NULL;
+    if (p)
+        n = atoll(p + strlen("errorstat_OOM:count="));
+    freeReplyObject(r);
+    return n;
+}
+
+static int file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int found = 0;
+
+    if (!f)
+        return 0;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+START_TEST(test_refused_writes_back_off_and_are_logged)
+{
+    char *id;
+    json_t *log;
+    long long before, refused;
+    struct redisReply *r;
+
+    start_bo1d(NULL);
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":100}");
+    id = create(STEP " [fake:rounds=3]", NULL);
+    json_decref(wait_event(id, "contribution", 20000));
+
+    /* Redis full under noeviction: every write of the session is refused with OOM while the
+     * board keeps talking. The runner must neither give up nor hammer Redis. */
+    before = redis_oom_errors();
+    r = h_redis(redis.port, "CONFIG SET maxmemory 1");
+    ck_assert_ptr_nonnull(r);
+    freeReplyObject(r);
+    h_sleep_ms(3000);
+    refused = redis_oom_errors() - before;
+    r = h_redis(redis.port, "CONFIG SET maxmemory 0");
+    ck_assert_ptr_nonnull(r);
+    freeReplyObject(r);
+    ck_assert_msg(refused >= 2, "writes were not refused (%lld OOM errors)", refused);
+    /* 250 ms doubling: about 4 attempts in 3 s (every tick and every engine step before). */
+    ck_assert_msg(refused <= 8, "%lld refused writes in 3 s: no back-off", refused);
+    ck_assert_msg(file_has(bo1d.log_path, "Redis refused the session's write"),
+                  "the refusal is not in bo1d's log");
+
+    wait_status(id, "completed", 40000);
+    log = all_events(id);
+    assert_log_sane(log);
+    assert_no_duplicates(id, log);
+    assert_rounds_complete(log);
+    json_decref(check_report(id));
+    json_decref(log);
+    free(id);
+}
+END_TEST
+
 static Suite *deliberation_suite(void)
 {
     const struct {
@@ -1660,6 +1729,7 @@ static Suite *deliberation_suite(void)
         T(test_kill9_mid_round_other_instance_finishes),
         T(test_sigterm_hands_the_session_to_the_other_instance),
         T(test_redis_restart_mid_session),
+        T(test_refused_writes_back_off_and_are_logged),
         T(test_job_stream_is_emptied_as_jobs_finish),
 #undef T
     };
