@@ -108,8 +108,8 @@ json_t *rules_stop(const struct stop_input *in, enum stop_action *action, int *s
     if (in->round >= in->max_rounds) {
         rule = "max_rounds";
         act = STOP_VOTE;
-    } else if (in->have_metrics && in->round >= 2 && in->convergence > cfg->convergence_min &&
-               in->novelty < cfg->novelty_max) {
+    } else if (in->have_metrics && in->round >= 2 && in->n_contributions >= 2 &&
+               in->convergence > cfg->convergence_min && in->novelty < cfg->novelty_max) {
         rule = "convergence";
         act = STOP_VOTE;
     } else if (streak >= cfg->deadlock_rounds) {

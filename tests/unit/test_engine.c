@@ -389,6 +389,34 @@ START_TEST(test_engine_stops_on_convergence_after_contrarian)
 }
 END_TEST
 
+static void set_converge_single_voice(struct fake *f)
+{
+    f->converge = 1;
+    f->fail_persona = "cfo";
+    f->fail_persona2 = "coo";
+}
+
+START_TEST(test_engine_single_voice_is_not_convergence)
+{
+    struct run r;
+    /* Two of three members sit out every round: one contribution has no pair to compare,
+     * so neither the convergence stop rule nor the groupthink hard rule may fire. */
+    run_start(&r, STMT, "{\"personas\": [\"strategist\", \"cfo\", \"coo\"]}",
+              set_converge_single_voice);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    const json_t *sp = state_sp(r.s, 0);
+    const json_t *rounds = json_object_get(sp, "rounds");
+    ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(rounds, 1), "contributions")),
+                      1);
+    ck_assert_str_eq(stop_rule(&r, 0), "max_rounds");
+    ck_assert_uint_eq(json_array_size(rounds), 3);
+    ck_assert_str_eq(jstr(json_object_get(json_array_get(rounds, 1), "facilitator"), "source", ""),
+                     "model");
+    ck_assert_int_eq(r.f.calls_by_task[task_index("facilitate")], 2);
+    run_end(&r);
+}
+END_TEST
+
 static void set_deadlock(struct fake *f)
 {
     f->deadlock = 1;
@@ -1206,6 +1234,7 @@ static Suite *engine_suite(void)
     tc = tcase_create("behaviour");
     tcase_add_test(tc, test_engine_stops_on_convergence_after_contrarian);
     tcase_add_test(tc, test_engine_forces_vote_on_deadlock);
+    tcase_add_test(tc, test_engine_single_voice_is_not_convergence);
     tcase_add_test(tc, test_engine_budget_80_percent_forces_vote);
     tcase_add_test(tc, test_engine_budget_100_percent_stops_calls);
     tcase_add_test(tc, test_engine_wall_clock_and_no_progress_limits);
