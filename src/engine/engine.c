@@ -1126,6 +1126,11 @@ static void decide(struct bo1_session *s, json_t *sp, const json_t *model, int m
         override = "research_limit";
         action = "continue";
     } else if (!strcmp(action, "clarify") &&
+               !jbool(json_object_get(s->st, "options"), "clarify", 1)) {
+        /* options.clarify false: the session does not allow questions, whoever asks. */
+        override = "clarify_disabled";
+        action = "continue";
+    } else if (!strcmp(action, "clarify") &&
                (jint(s->st, "facilitator_questions", 0) >= cfg->max_clarify ||
                 !*jstr(model, "question", "") || state_of(s) != BO1_STATE_DELIBERATING)) {
         override = "clarify_limit";

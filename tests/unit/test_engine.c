@@ -907,6 +907,29 @@ START_TEST(test_engine_facilitator_actions_and_limits)
 }
 END_TEST
 
+START_TEST(test_engine_facilitator_does_not_ask_when_clarify_is_off)
+{
+    struct run r;
+    memset(script, 0, sizeof(script));
+    script[3] = "clarify";
+    /* options.clarify false: the session does not allow questions, from intake or the
+     * facilitator alike, so the request becomes continue and nobody waits for an answer. */
+    run_start(&r, STMT, "{\"clarify\": false}", set_script);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    ck_assert_uint_eq(count_events(&r.f, "clarification.requested"), 0);
+    ck_assert_int_eq(jint(st_of(&r), "facilitator_questions", 0), 0);
+    const json_t *f3 = json_object_get(
+        json_array_get(json_object_get(state_sp(r.s, 0), "rounds"), 2), "facilitator");
+    ck_assert_str_eq(jstr(f3, "action", ""), "continue");
+    ck_assert_str_eq(jstr(f3, "overridden", ""), "clarify_disabled");
+    ck_assert_str_eq(jstr(f3, "requested", ""), "clarify");
+    /* the facilitator was told it has no questions left */
+    ck_assert_int_eq(prompts_with(&r, "facilitate", "<clarify_left>0</clarify_left>"),
+                     r.f.calls_by_task[task_index("facilitate")]);
+    run_end(&r);
+}
+END_TEST
+
 START_TEST(test_engine_refuses_illegal_api_moves)
 {
     struct run r;
@@ -1251,6 +1274,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_engine_synthesis_falls_back_to_fast_tier_then_fails);
     tcase_add_test(tc, test_engine_spend_limit_and_refused_calls_fail_cleanly);
     tcase_add_test(tc, test_engine_facilitator_actions_and_limits);
+    tcase_add_test(tc, test_engine_facilitator_does_not_ask_when_clarify_is_off);
     tcase_add_test(tc, test_engine_refuses_illegal_api_moves);
     tcase_add_test(tc, test_engine_resume_keeps_waiting_states);
     tcase_add_test(tc, test_engine_waits_out_provider_outage);
