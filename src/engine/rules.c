@@ -565,6 +565,8 @@ json_t *rules_aggregate(const json_t *votes, int one_way_door_option,
                     mean_c, "confidence_min", valid ? cmin : 0.0, "confidence_max",
                     valid ? cmax : 0.0, "valid_votes", (int)valid, "split", split, "dissenters",
                     dissenters, "abstained", abstained, "disagree_and_commit", commit);
+    /* The threshold that applied, so a report never has to assume the design default. */
+    json_object_set_new(res, "one_way_door_share", json_real(cfg->one_way_door_share));
     json_decref(options);
     return res;
 }

@@ -333,6 +333,15 @@ START_TEST(test_rules_vote_one_way_door_needs_supermajority)
     r = agg(two_of_three, 0); /* reversible: a simple majority decides */
     ck_assert_str_eq(jstr(r, "outcome", ""), "Sell");
     json_decref(r);
+    /* the threshold is configurable, and the result says which one applied */
+    struct bo1_engine_config cfg = cfg_defaults();
+    cfg.one_way_door_share = 0.8;
+    json_t *v = json_loads(three_of_four, 0, NULL);
+    r = rules_aggregate(v, 0, &cfg);
+    json_decref(v);
+    ck_assert(jbool(r, "deferred", 0));
+    ck_assert(fabs(jnum(r, "one_way_door_share", 0) - 0.8) < 1e-9);
+    json_decref(r);
 }
 END_TEST
 
