@@ -930,6 +930,83 @@ START_TEST(test_engine_facilitator_does_not_ask_when_clarify_is_off)
 }
 END_TEST
 
+static void set_script_failing_member(struct fake *f)
+{
+    set_script(f);
+    f->fail_persona = "coo";
+}
+
+/* ENGINE.md "Model calls": each task on its tier; docs/internals/engine.md "Events": the data
+ * fields of every event type a full deliberation publishes. */
+START_TEST(test_engine_tiers_and_event_fields_follow_the_spec)
+{
+    static const struct {
+        const char *type;
+        const char *keys[8];
+    } ev[] = {
+        {"session.status", {"status", "state", "previous", "event"}},
+        {"phase.started", {"phase"}},
+        {"clarification.requested", {"questions", "source", "timeout_s"}},
+        {"decomposition.completed", {"sub_problems", "repairs", "fallback"}},
+        {"board.selected", {"sub_problem", "members", "dropped", "fallback", "user_list"}},
+        {"round.started", {"sub_problem", "round", "phase", "max_rounds"}},
+        {"facilitator.decision", {"sub_problem", "round", "decision"}},
+        {"moderator.intervention",
+         {"sub_problem", "round", "moderator", "contribution", "summary"}},
+        {"contribution", {"sub_problem", "round", "persona", "name", "contribution", "summary"}},
+        {"round.metrics",
+         {"sub_problem", "round", "convergence", "novelty", "conflict", "decision"}},
+        {"vote", {"sub_problem", "vote"}},
+        {"vote.result", {"sub_problem", "result"}},
+        {"synthesis.completed", {"final", "synthesis"}},
+        {"cost.updated",
+         {"total_usd", "budget_usd", "task", "sub_problem", "persona", "call_cost_usd"}},
+        {"error", {"kind", "message", "fatal"}},
+        {"session.completed", {"status", "recommendation", "total_cost_usd", "halted"}},
+    };
+    static const char *const tier[][2] = {
+        {"clarify", "fast"},   {"decompose", "deep"}, {"select", "deep"}, {"facilitate", "fast"},
+        {"summarize", "fast"}, {"research", "fast"},  {"vote", "fast"},   {"synthesize", "deep"},
+    };
+    struct run r;
+
+    memset(script, 0, sizeof(script));
+    script[3] = "research";
+    script[4] = "moderator";
+    run_start(&r, "Should we grow our SaaS with a sales hire or PLG? [fake:clarify=1]", NULL,
+              set_script_failing_member);
+    ck_assert_str_eq(state_name(r.s), "awaiting_input");
+    ck_assert_int_eq(bo1_engine_answer(r.e, r.s, NULL, 1), BO1_OK);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+        size_t seen = 0;
+        for (size_t k = 0; k < json_array_size(r.f.events); k++) {
+            const json_t *e = json_array_get(r.f.events, k);
+            const json_t *d = json_object_get(e, "data");
+            if (strcmp(jstr(e, "type", ""), ev[i].type))
+                continue;
+            seen++;
+            for (size_t j = 0; j < 8 && ev[i].keys[j]; j++)
+                ck_assert_msg(json_object_get(d, ev[i].keys[j]) != NULL, "%s without %s",
+                              ev[i].type, ev[i].keys[j]);
+        }
+        ck_assert_msg(seen > 0, "no %s event", ev[i].type);
+    }
+    for (size_t i = 0; i < json_array_size(r.f.prompts); i++) {
+        const json_t *p = json_array_get(r.f.prompts, i);
+        for (size_t t = 0; t < sizeof(tier) / sizeof(tier[0]); t++)
+            if (!strcmp(jstr(p, "task", ""), tier[t][0]))
+                ck_assert_msg(!strcmp(jstr(p, "tier", ""), tier[t][1]), "%s on the %s tier",
+                              tier[t][0], jstr(p, "tier", ""));
+        if (!strcmp(jstr(p, "task", ""), "moderate"))
+            ck_assert_str_eq(jstr(p, "tier", ""), "deep"); /* round 4 */
+    }
+    ck_assert_int_gt(r.f.calls_by_task[task_index("research")], 0);
+    ck_assert_int_gt(r.f.calls_by_task[task_index("moderate")], 0);
+    run_end(&r);
+}
+END_TEST
+
 START_TEST(test_engine_refuses_illegal_api_moves)
 {
     struct run r;
@@ -1274,6 +1351,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_engine_synthesis_falls_back_to_fast_tier_then_fails);
     tcase_add_test(tc, test_engine_spend_limit_and_refused_calls_fail_cleanly);
     tcase_add_test(tc, test_engine_facilitator_actions_and_limits);
+    tcase_add_test(tc, test_engine_tiers_and_event_fields_follow_the_spec);
     tcase_add_test(tc, test_engine_facilitator_does_not_ask_when_clarify_is_off);
     tcase_add_test(tc, test_engine_refuses_illegal_api_moves);
     tcase_add_test(tc, test_engine_resume_keeps_waiting_states);
