@@ -1007,6 +1007,32 @@ START_TEST(test_engine_tiers_and_event_fields_follow_the_spec)
 }
 END_TEST
 
+/* ENGINE.md step 5: prompts carry round summaries plus the most recent full contributions,
+ * never the whole history. */
+START_TEST(test_engine_prompts_carry_summaries_not_whole_history)
+{
+    struct run r;
+    run_start(&r, STMT, NULL, NULL);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    int round3 = 0;
+    for (size_t i = 0; i < json_array_size(r.f.prompts); i++) {
+        const json_t *p = json_array_get(r.f.prompts, i);
+        const char *all = jstr(p, "all", "");
+        if (strcmp(jstr(p, "task", ""), "contribute") || prompt_round(jstr(p, "user", "")) != 3)
+            continue;
+        round3++;
+        ck_assert_ptr_nonnull(strstr(all, "in round 2 I weigh"));
+        ck_assert_ptr_null(strstr(all, "in round 1 I weigh"));
+        ck_assert_ptr_nonnull(strstr(all, "The board discussed.")); /* the summaries */
+    }
+    ck_assert_int_eq(round3, 4);
+    /* the vote hears the last round in full, not the first */
+    ck_assert_int_eq(prompts_with(&r, "vote", "in round 3 I weigh"), 4);
+    ck_assert_int_eq(prompts_with(&r, "vote", "in round 1 I weigh"), 0);
+    run_end(&r);
+}
+END_TEST
+
 START_TEST(test_engine_refuses_illegal_api_moves)
 {
     struct run r;
@@ -1351,6 +1377,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_engine_synthesis_falls_back_to_fast_tier_then_fails);
     tcase_add_test(tc, test_engine_spend_limit_and_refused_calls_fail_cleanly);
     tcase_add_test(tc, test_engine_facilitator_actions_and_limits);
+    tcase_add_test(tc, test_engine_prompts_carry_summaries_not_whole_history);
     tcase_add_test(tc, test_engine_tiers_and_event_fields_follow_the_spec);
     tcase_add_test(tc, test_engine_facilitator_does_not_ask_when_clarify_is_off);
     tcase_add_test(tc, test_engine_refuses_illegal_api_moves);
