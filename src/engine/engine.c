@@ -1126,6 +1126,11 @@ static void decide(struct bo1_session *s, json_t *sp, const json_t *model, int m
         override = "research_limit";
         action = "continue";
     } else if (!strcmp(action, "clarify") &&
+               !jbool(json_object_get(s->st, "options"), "clarify", 1)) {
+        /* options.clarify false: the session does not allow questions, whoever asks. */
+        override = "clarify_disabled";
+        action = "continue";
+    } else if (!strcmp(action, "clarify") &&
                (jint(s->st, "facilitator_questions", 0) >= cfg->max_clarify ||
                 !*jstr(model, "question", "") || state_of(s) != BO1_STATE_DELIBERATING)) {
         override = "clarify_limit";
@@ -1330,6 +1335,7 @@ static void apply_metrics(struct bo1_session *s, json_t *sp, const float *const 
         .round = round,
         .max_rounds = jint(sp, "max_rounds", 3),
         .have_metrics = n_cur > 0,
+        .n_contributions = (int)n_cur,
         .convergence = conv,
         .novelty = nov,
         .conflict = conf,
@@ -1599,10 +1605,12 @@ static int sp_step(struct bo1_session *s, json_t *sp)
     }
     case SP_FACILITATING: {
         /* Hard rule: a board that agreed at once in its openings hears the contrarian
-         * before anything else (early groupthink), without asking the model. */
+         * before anything else (early groupthink), without asking the model. Agreement
+         * needs at least two openings: one voice has no pair to compare. */
         const json_t *r1 = json_array_get(json_object_get(sp, "rounds"), 0);
         const json_t *m1 = json_object_get(r1, "metrics");
-        if (round == 2 && m1 && jnum(m1, "convergence", 0) > s->e->cfg.convergence_min) {
+        if (round == 2 && m1 && jint(m1, "contributions", 0) >= 2 &&
+            jnum(m1, "convergence", 0) > s->e->cfg.convergence_min) {
             json_t *hard =
                 json_pack("{s:s, s:s, s:s}", "action", "moderator", "moderator", "contrarian",
                           "reason", "early groupthink: the openings already agree");

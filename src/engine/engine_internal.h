@@ -66,7 +66,8 @@ double rules_conflict(double convergence, size_t agreements, size_t disagreement
 
 struct stop_input {
     int round, max_rounds;
-    int have_metrics; /* round >= 2 and metrics computed */
+    int have_metrics;    /* round >= 2 and metrics computed */
+    int n_contributions; /* this round's; convergence needs a pair to compare (>= 2) */
     double convergence, novelty, conflict;
     int deadlock_streak; /* consecutive earlier rounds meeting the deadlock condition */
     double spent, budget;

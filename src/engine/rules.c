@@ -108,8 +108,8 @@ json_t *rules_stop(const struct stop_input *in, enum stop_action *action, int *s
     if (in->round >= in->max_rounds) {
         rule = "max_rounds";
         act = STOP_VOTE;
-    } else if (in->have_metrics && in->round >= 2 && in->convergence > cfg->convergence_min &&
-               in->novelty < cfg->novelty_max) {
+    } else if (in->have_metrics && in->round >= 2 && in->n_contributions >= 2 &&
+               in->convergence > cfg->convergence_min && in->novelty < cfg->novelty_max) {
         rule = "convergence";
         act = STOP_VOTE;
     } else if (streak >= cfg->deadlock_rounds) {
@@ -565,6 +565,8 @@ json_t *rules_aggregate(const json_t *votes, int one_way_door_option,
                     mean_c, "confidence_min", valid ? cmin : 0.0, "confidence_max",
                     valid ? cmax : 0.0, "valid_votes", (int)valid, "split", split, "dissenters",
                     dissenters, "abstained", abstained, "disagree_and_commit", commit);
+    /* The threshold that applied, so a report never has to assume the design default. */
+    json_object_set_new(res, "one_way_door_share", json_real(cfg->one_way_door_share));
     json_decref(options);
     return res;
 }

@@ -342,7 +342,10 @@ json_t *slot_vars(const struct bo1_session *s, const json_t *owner, const json_t
         persona_vars(v, persona_by(s->e, "facilitator", 1), "facilitator");
         metrics_text(owner, round, v);
         put_int(v, "research_left", cfg->max_research - jint(owner, "research_count", 0));
-        put_int(v, "clarify_left", cfg->max_clarify - jint(s->st, "facilitator_questions", 0));
+        put_int(v, "clarify_left",
+                jbool(json_object_get(s->st, "options"), "clarify", 1)
+                    ? cfg->max_clarify - jint(s->st, "facilitator_questions", 0)
+                    : 0);
         snprintf(lim, sizeof(lim), "%s", round > 2 ? "true" : "false");
         put(v, "vote_allowed", lim);
     } else if (!strcmp(task, "summarize")) {

@@ -154,15 +154,16 @@ static void vote_section(struct bo1_buf *b, const json_t *r)
         }
         bo1_buf_puts(b, "\n**Outcome:** ");
         text(b, rj_str(vr, "outcome", ""));
+        char door[80] = "";
+        if (json_is_true(json_object_get(vr, "one_way_door")))
+            snprintf(door, sizeof(door), "; treated as a one-way-door decision (needs %.0f%%)",
+                     100 * rj_num(vr, "one_way_door_share", 0.75));
         bo1_buf_printf(b,
                        " — method: %s; winning share %.0f%%; dissent %.0f%%; mean confidence "
                        "%.2f (range %.2f–%.2f)%s.\n\n",
                        rj_str(vr, "method", ""), 100 * rj_num(vr, "winning_share", 0),
                        100 * rj_num(vr, "dissent_share", 0), rj_num(vr, "mean_confidence", 0),
-                       rj_num(vr, "confidence_min", 0), rj_num(vr, "confidence_max", 0),
-                       json_is_true(json_object_get(vr, "one_way_door"))
-                           ? "; treated as a one-way-door decision (needs 75%)"
-                           : "");
+                       rj_num(vr, "confidence_min", 0), rj_num(vr, "confidence_max", 0), door);
         const json_t *split = json_object_get(vr, "split");
         if (json_array_size(split) > 1) {
             bo1_buf_puts(b, "Split: ");

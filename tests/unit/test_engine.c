@@ -389,6 +389,34 @@ START_TEST(test_engine_stops_on_convergence_after_contrarian)
 }
 END_TEST
 
+static void set_converge_single_voice(struct fake *f)
+{
+    f->converge = 1;
+    f->fail_persona = "cfo";
+    f->fail_persona2 = "coo";
+}
+
+START_TEST(test_engine_single_voice_is_not_convergence)
+{
+    struct run r;
+    /* Two of three members sit out every round: one contribution has no pair to compare,
+     * so neither the convergence stop rule nor the groupthink hard rule may fire. */
+    run_start(&r, STMT, "{\"personas\": [\"strategist\", \"cfo\", \"coo\"]}",
+              set_converge_single_voice);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    const json_t *sp = state_sp(r.s, 0);
+    const json_t *rounds = json_object_get(sp, "rounds");
+    ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(rounds, 1), "contributions")),
+                      1);
+    ck_assert_str_eq(stop_rule(&r, 0), "max_rounds");
+    ck_assert_uint_eq(json_array_size(rounds), 3);
+    ck_assert_str_eq(jstr(json_object_get(json_array_get(rounds, 1), "facilitator"), "source", ""),
+                     "model");
+    ck_assert_int_eq(r.f.calls_by_task[task_index("facilitate")], 2);
+    run_end(&r);
+}
+END_TEST
+
 static void set_deadlock(struct fake *f)
 {
     f->deadlock = 1;
@@ -879,6 +907,132 @@ START_TEST(test_engine_facilitator_actions_and_limits)
 }
 END_TEST
 
+START_TEST(test_engine_facilitator_does_not_ask_when_clarify_is_off)
+{
+    struct run r;
+    memset(script, 0, sizeof(script));
+    script[3] = "clarify";
+    /* options.clarify false: the session does not allow questions, from intake or the
+     * facilitator alike, so the request becomes continue and nobody waits for an answer. */
+    run_start(&r, STMT, "{\"clarify\": false}", set_script);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    ck_assert_uint_eq(count_events(&r.f, "clarification.requested"), 0);
+    ck_assert_int_eq(jint(st_of(&r), "facilitator_questions", 0), 0);
+    const json_t *f3 = json_object_get(
+        json_array_get(json_object_get(state_sp(r.s, 0), "rounds"), 2), "facilitator");
+    ck_assert_str_eq(jstr(f3, "action", ""), "continue");
+    ck_assert_str_eq(jstr(f3, "overridden", ""), "clarify_disabled");
+    ck_assert_str_eq(jstr(f3, "requested", ""), "clarify");
+    /* the facilitator was told it has no questions left */
+    ck_assert_int_eq(prompts_with(&r, "facilitate", "<clarify_left>0</clarify_left>"),
+                     r.f.calls_by_task[task_index("facilitate")]);
+    run_end(&r);
+}
+END_TEST
+
+static void set_script_failing_member(struct fake *f)
+{
+    set_script(f);
+    f->fail_persona = "coo";
+}
+
+/* ENGINE.md "Model calls": each task on its tier; docs/internals/engine.md "Events": the data
+ * fields of every event type a full deliberation publishes. */
+START_TEST(test_engine_tiers_and_event_fields_follow_the_spec)
+{
+    static const struct {
+        const char *type;
+        const char *keys[8];
+    } ev[] = {
+        {"session.status", {"status", "state", "previous", "event"}},
+        {"phase.started", {"phase"}},
+        {"clarification.requested", {"questions", "source", "timeout_s"}},
+        {"decomposition.completed", {"sub_problems", "repairs", "fallback"}},
+        {"board.selected", {"sub_problem", "members", "dropped", "fallback", "user_list"}},
+        {"round.started", {"sub_problem", "round", "phase", "max_rounds"}},
+        {"facilitator.decision", {"sub_problem", "round", "decision"}},
+        {"moderator.intervention",
+         {"sub_problem", "round", "moderator", "contribution", "summary"}},
+        {"contribution", {"sub_problem", "round", "persona", "name", "contribution", "summary"}},
+        {"round.metrics",
+         {"sub_problem", "round", "convergence", "novelty", "conflict", "decision"}},
+        {"vote", {"sub_problem", "vote"}},
+        {"vote.result", {"sub_problem", "result"}},
+        {"synthesis.completed", {"final", "synthesis"}},
+        {"cost.updated",
+         {"total_usd", "budget_usd", "task", "sub_problem", "persona", "call_cost_usd"}},
+        {"error", {"kind", "message", "fatal"}},
+        {"session.completed", {"status", "recommendation", "total_cost_usd", "halted"}},
+    };
+    static const char *const tier[][2] = {
+        {"clarify", "fast"},   {"decompose", "deep"}, {"select", "deep"}, {"facilitate", "fast"},
+        {"summarize", "fast"}, {"research", "fast"},  {"vote", "fast"},   {"synthesize", "deep"},
+    };
+    struct run r;
+
+    memset(script, 0, sizeof(script));
+    script[3] = "research";
+    script[4] = "moderator";
+    run_start(&r, "Should we grow our SaaS with a sales hire or PLG? [fake:clarify=1]", NULL,
+              set_script_failing_member);
+    ck_assert_str_eq(state_name(r.s), "awaiting_input");
+    ck_assert_int_eq(bo1_engine_answer(r.e, r.s, NULL, 1), BO1_OK);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+        size_t seen = 0;
+        for (size_t k = 0; k < json_array_size(r.f.events); k++) {
+            const json_t *e = json_array_get(r.f.events, k);
+            const json_t *d = json_object_get(e, "data");
+            if (strcmp(jstr(e, "type", ""), ev[i].type))
+                continue;
+            seen++;
+            for (size_t j = 0; j < 8 && ev[i].keys[j]; j++)
+                ck_assert_msg(json_object_get(d, ev[i].keys[j]) != NULL, "%s without %s",
+                              ev[i].type, ev[i].keys[j]);
+        }
+        ck_assert_msg(seen > 0, "no %s event", ev[i].type);
+    }
+    for (size_t i = 0; i < json_array_size(r.f.prompts); i++) {
+        const json_t *p = json_array_get(r.f.prompts, i);
+        for (size_t t = 0; t < sizeof(tier) / sizeof(tier[0]); t++)
+            if (!strcmp(jstr(p, "task", ""), tier[t][0]))
+                ck_assert_msg(!strcmp(jstr(p, "tier", ""), tier[t][1]), "%s on the %s tier",
+                              tier[t][0], jstr(p, "tier", ""));
+        if (!strcmp(jstr(p, "task", ""), "moderate"))
+            ck_assert_str_eq(jstr(p, "tier", ""), "deep"); /* round 4 */
+    }
+    ck_assert_int_gt(r.f.calls_by_task[task_index("research")], 0);
+    ck_assert_int_gt(r.f.calls_by_task[task_index("moderate")], 0);
+    run_end(&r);
+}
+END_TEST
+
+/* ENGINE.md step 5: prompts carry round summaries plus the most recent full contributions,
+ * never the whole history. */
+START_TEST(test_engine_prompts_carry_summaries_not_whole_history)
+{
+    struct run r;
+    run_start(&r, STMT, NULL, NULL);
+    ck_assert_str_eq(state_name(r.s), "completed");
+    int round3 = 0;
+    for (size_t i = 0; i < json_array_size(r.f.prompts); i++) {
+        const json_t *p = json_array_get(r.f.prompts, i);
+        const char *all = jstr(p, "all", "");
+        if (strcmp(jstr(p, "task", ""), "contribute") || prompt_round(jstr(p, "user", "")) != 3)
+            continue;
+        round3++;
+        ck_assert_ptr_nonnull(strstr(all, "in round 2 I weigh"));
+        ck_assert_ptr_null(strstr(all, "in round 1 I weigh"));
+        ck_assert_ptr_nonnull(strstr(all, "The board discussed.")); /* the summaries */
+    }
+    ck_assert_int_eq(round3, 4);
+    /* the vote hears the last round in full, not the first */
+    ck_assert_int_eq(prompts_with(&r, "vote", "in round 3 I weigh"), 4);
+    ck_assert_int_eq(prompts_with(&r, "vote", "in round 1 I weigh"), 0);
+    run_end(&r);
+}
+END_TEST
+
 START_TEST(test_engine_refuses_illegal_api_moves)
 {
     struct run r;
@@ -1206,6 +1360,7 @@ static Suite *engine_suite(void)
     tc = tcase_create("behaviour");
     tcase_add_test(tc, test_engine_stops_on_convergence_after_contrarian);
     tcase_add_test(tc, test_engine_forces_vote_on_deadlock);
+    tcase_add_test(tc, test_engine_single_voice_is_not_convergence);
     tcase_add_test(tc, test_engine_budget_80_percent_forces_vote);
     tcase_add_test(tc, test_engine_budget_100_percent_stops_calls);
     tcase_add_test(tc, test_engine_wall_clock_and_no_progress_limits);
@@ -1222,6 +1377,9 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_engine_synthesis_falls_back_to_fast_tier_then_fails);
     tcase_add_test(tc, test_engine_spend_limit_and_refused_calls_fail_cleanly);
     tcase_add_test(tc, test_engine_facilitator_actions_and_limits);
+    tcase_add_test(tc, test_engine_prompts_carry_summaries_not_whole_history);
+    tcase_add_test(tc, test_engine_tiers_and_event_fields_follow_the_spec);
+    tcase_add_test(tc, test_engine_facilitator_does_not_ask_when_clarify_is_off);
     tcase_add_test(tc, test_engine_refuses_illegal_api_moves);
     tcase_add_test(tc, test_engine_resume_keeps_waiting_states);
     tcase_add_test(tc, test_engine_waits_out_provider_outage);

@@ -85,6 +85,7 @@ struct fake {
     int deadlock;                  /* each member repeats its own, disjoint, text */
     int complexity;                /* decompose complexity (default 2) */
     const char *fail_persona;      /* its contribute/vote calls always fail */
+    const char *fail_persona2;     /* a second one */
     const char *bad_always;        /* task whose answers are always off-format */
     const char *bad_once;          /* task whose first attempt is off-format */
     const char *truncate_once;     /* task whose first attempt stops at max_tokens */
@@ -308,7 +309,8 @@ static enum bo1_status fake_call(void *ctx, const struct bo1_llm_request *rq, bo
         qd.cost = 0;
     if (f->spend_limit) {
         qd.status = BO1_SPEND_LIMIT;
-    } else if (f->fail_persona && !strcmp(who, f->fail_persona) &&
+    } else if (((f->fail_persona && !strcmp(who, f->fail_persona)) ||
+                (f->fail_persona2 && !strcmp(who, f->fail_persona2))) &&
                (!strcmp(rq->task, "contribute") || !strcmp(rq->task, "vote"))) {
         qd.status = BO1_UPSTREAM_FAILED;
     } else if (is_synth && (f->all_synthesis_fail ||

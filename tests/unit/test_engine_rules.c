@@ -65,6 +65,7 @@ START_TEST(test_rules_stop_rules_in_order_with_numbers)
     struct stop_input base = {.round = 2,
                               .max_rounds = 5,
                               .have_metrics = 1,
+                              .n_contributions = 3,
                               .convergence = 0.5,
                               .novelty = 0.6,
                               .conflict = 0.3,
@@ -102,6 +103,13 @@ START_TEST(test_rules_stop_rules_in_order_with_numbers)
     json_decref(d);
     in.novelty = 0.1;
     in.round = 1;
+    d = stop(in, &act, &streak);
+    ck_assert_str_eq(jstr(d, "rule", ""), "none");
+    json_decref(d);
+    /* one contribution (the others sat out) has no pair: its 1.0 is not agreement */
+    in.round = 2;
+    in.convergence = 1.0;
+    in.n_contributions = 1;
     d = stop(in, &act, &streak);
     ck_assert_str_eq(jstr(d, "rule", ""), "none");
     json_decref(d);
@@ -324,6 +332,15 @@ START_TEST(test_rules_vote_one_way_door_needs_supermajority)
     json_decref(r);
     r = agg(two_of_three, 0); /* reversible: a simple majority decides */
     ck_assert_str_eq(jstr(r, "outcome", ""), "Sell");
+    json_decref(r);
+    /* the threshold is configurable, and the result says which one applied */
+    struct bo1_engine_config cfg = cfg_defaults();
+    cfg.one_way_door_share = 0.8;
+    json_t *v = json_loads(three_of_four, 0, NULL);
+    r = rules_aggregate(v, 0, &cfg);
+    json_decref(v);
+    ck_assert(jbool(r, "deferred", 0));
+    ck_assert(fabs(jnum(r, "one_way_door_share", 0) - 0.8) < 1e-9);
     json_decref(r);
 }
 END_TEST

@@ -119,6 +119,25 @@ START_TEST(test_report_fixture_single_reads_in_order)
 }
 END_TEST
 
+START_TEST(test_report_one_way_door_names_the_threshold_applied)
+{
+    json_t *st = fixture("single");
+    json_t *vr =
+        json_object_get(json_array_get(json_object_get(st, "sub_problems"), 0), "vote_result");
+    json_object_set_new(vr, "one_way_door", json_true());
+    json_object_set_new(vr, "one_way_door_share", json_real(0.9));
+    char *md = md_of(st);
+    ck_assert_ptr_nonnull(strstr(md, "treated as a one-way-door decision (needs 90%)"));
+    free(md);
+    /* a state from before the threshold was recorded: the design default */
+    json_object_del(vr, "one_way_door_share");
+    md = md_of(st);
+    ck_assert_ptr_nonnull(strstr(md, "treated as a one-way-door decision (needs 75%)"));
+    free(md);
+    json_decref(st);
+}
+END_TEST
+
 START_TEST(test_report_fixture_three_lists_each_sub_problem)
 {
     json_t *st = fixture("three");
@@ -310,6 +329,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, test_report_fixtures_match_current_engine);
     tcase_add_test(tc, test_report_fixture_single_reads_in_order);
     tcase_add_test(tc, test_report_fixture_three_lists_each_sub_problem);
+    tcase_add_test(tc, test_report_one_way_door_names_the_threshold_applied);
     tcase_add_test(tc, test_report_fixture_budget_halt_says_so);
     tcase_add_test(tc, test_report_fixture_member_failure_is_reported);
     tcase_add_test(tc, test_report_escapes_model_and_user_text);
