@@ -244,6 +244,45 @@ START_TEST(test_illegal_transition_is_409_with_status)
 }
 END_TEST
 
+/* API.md: unknown JSON fields are rejected with their name, and a failed request changes
+ * nothing. The lifecycle actions take no fields: an empty body or {} is fine, any field
+ * is a 400 naming it, and a non-JSON body is a 415. */
+START_TEST(test_lifecycle_body_fields_are_rejected_by_name)
+{
+    char *id = create(KEY_A);
+    char path[160];
+    struct h_resp r;
+    json_t *j;
+    const char *text[] = {KEY_A, "Content-Type: text/plain", NULL};
+
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/start", id);
+    post(&r, path, KEY_A, "{\"force\":true}");
+    assert_problem(&r, 400, "BAD_FIELD");
+    j = h_resp_json(&r);
+    ck_assert_str_eq(json_string_value(
+                         json_object_get(json_array_get(json_object_get(j, "errors"), 0), "field")),
+                     "force");
+    json_decref(j);
+    h_resp_free(&r);
+    h_http(&r, "POST", bo1d.port, path, text, "go", 2);
+    assert_problem(&r, 415, "UNSUPPORTED_MEDIA");
+    h_resp_free(&r);
+    post(&r, path, KEY_A, "[1]");
+    assert_problem(&r, 400, "BAD_JSON");
+    h_resp_free(&r);
+    /* Nothing changed: the session is still created, so a bare start works. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/pause", id);
+    post(&r, path, KEY_A, "{}");
+    assert_problem(&r, 409, "WRONG_STATE");
+    ck_assert_ptr_nonnull(strstr(r.body, "created"));
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, "{}"), 200);
+    h_resp_free(&r);
+    free(id);
+}
+END_TEST
+
 START_TEST(test_idempotent_create_replays_and_mismatch_is_422)
 {
     const char *h1[] = {KEY_A, JSON, "Idempotency-Key: order-7", NULL};
@@ -790,6 +829,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_other_keys_sessions_are_404);
     tcase_add_test(tc, test_body_errors_are_problems_and_change_nothing);
     tcase_add_test(tc, test_illegal_transition_is_409_with_status);
+    tcase_add_test(tc, test_lifecycle_body_fields_are_rejected_by_name);
     tcase_add_test(tc, test_idempotent_create_replays_and_mismatch_is_422);
     tcase_add_test(tc, test_rate_limit_is_429_with_retry_after);
     tcase_add_test(tc, test_events_page_and_sse_replay_from_the_middle);
