@@ -27,7 +27,10 @@ static void setup(void)
 {
     char *env[] = {"BO1_MODEL_SIMULATED=true",
                    "BO1_API_KEYS=key-alpha-0123456789,key-bravo-0123456789",
-                   "BO1_RATE_CREATE_PER_MIN=20", "BO1_MAX_BODY_BYTES=4096", NULL};
+                   "BO1_RATE_CREATE_PER_MIN=20",
+                   "BO1_MAX_BODY_BYTES=4096",
+                   "BO1_CORS_ORIGINS=https://app.example",
+                   NULL};
 
     ck_assert_int_eq(h_redis_start(&redis), 0);
     ck_assert_int_eq(h_bo1d_start(&bo1d, redis.port, env), 0);
@@ -107,8 +110,14 @@ START_TEST(test_missing_or_bad_key_is_401)
     const char *bad[] = {"Authorization: Bearer nope", NULL};
     const char *basic[] = {"Authorization: Basic a2V5OnZhbHVl", NULL};
 
+    char *www;
+
     h_http(&r, "GET", bo1d.port, "/api/v1/sessions", NULL, NULL, 0);
     assert_problem(&r, 401, "UNAUTHORIZED");
+    www = h_resp_header(&r, "WWW-Authenticate");
+    ck_assert_ptr_nonnull(www);
+    ck_assert_int_eq(strncmp(www, "Bearer", 6), 0);
+    free(www);
     h_resp_free(&r);
     h_http(&r, "GET", bo1d.port, "/api/v1/sessions", bad, NULL, 0);
     assert_problem(&r, 401, "UNAUTHORIZED");
@@ -280,6 +289,41 @@ START_TEST(test_lifecycle_body_fields_are_rejected_by_name)
     ck_assert_int_eq(post(&r, path, KEY_A, "{}"), 200);
     h_resp_free(&r);
     free(id);
+}
+END_TEST
+
+/* API.md: CORS for configured origins only, on answers and on preflights. */
+START_TEST(test_cors_only_for_configured_origins)
+{
+    const char *good[] = {KEY_A, "Origin: https://app.example", NULL};
+    const char *other[] = {KEY_A, "Origin: https://evil.example", NULL};
+    const char *pre[] = {"Origin: https://app.example", "Access-Control-Request-Method: POST",
+                         "Access-Control-Request-Headers: authorization, content-type", NULL};
+    struct h_resp r;
+    char *v;
+
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", good, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    v = h_resp_header(&r, "Access-Control-Allow-Origin");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_str_eq(v, "https://app.example");
+    free(v);
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", other, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_null(h_resp_header(&r, "Access-Control-Allow-Origin"));
+    h_resp_free(&r);
+    h_http(&r, "OPTIONS", bo1d.port, "/api/v1/sessions", pre, NULL, 0);
+    ck_assert_int_eq(r.status, 204);
+    v = h_resp_header(&r, "Access-Control-Allow-Methods");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_ptr_nonnull(strstr(v, "POST"));
+    free(v);
+    v = h_resp_header(&r, "Access-Control-Allow-Headers");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_ptr_nonnull(strstr(v, "Authorization"));
+    free(v);
+    h_resp_free(&r);
 }
 END_TEST
 
@@ -830,6 +874,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_body_errors_are_problems_and_change_nothing);
     tcase_add_test(tc, test_illegal_transition_is_409_with_status);
     tcase_add_test(tc, test_lifecycle_body_fields_are_rejected_by_name);
+    tcase_add_test(tc, test_cors_only_for_configured_origins);
     tcase_add_test(tc, test_idempotent_create_replays_and_mismatch_is_422);
     tcase_add_test(tc, test_rate_limit_is_429_with_retry_after);
     tcase_add_test(tc, test_events_page_and_sse_replay_from_the_middle);
