@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "harness.h"
 
 static struct h_proc redis;
@@ -258,6 +260,48 @@ START_TEST(test_open_api_is_logged_and_security_headers_are_set)
 }
 END_TEST
 
+static int log_has_warn(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    int found = 0;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *msg = json_string_value(json_object_get(j, "msg"));
+        const char *lvl = json_string_value(json_object_get(j, "level"));
+        if (msg && lvl && strcmp(lvl, "warn") == 0 && strstr(msg, needle))
+            found = 1;
+        json_decref(j);
+    }
+    fclose(f);
+    return found;
+}
+
+/* API.md, Running: Redis with maxmemory-policy noeviction (session state must never be
+ * evicted). bo1d checks the policy when it connects and warns about any other. */
+START_TEST(test_evicting_redis_is_warned_about)
+{
+    char *env[] = {"BO1_MODEL_SIMULATED=true", NULL};
+    struct redisReply *rep;
+
+    ck_assert_int_eq(h_wait_ready(bo1d.port, 5000), 0);
+    h_sleep_ms(200);
+    ck_assert_int_eq(log_has_warn(bo1d.log_path, "may evict"), 0);
+    rep = h_redis(redis.port, "CONFIG SET maxmemory-policy allkeys-lru");
+    ck_assert_ptr_nonnull(rep);
+    freeReplyObject(rep);
+    h_proc_stop(&bo1d, SIGKILL, 2000);
+    ck_assert_int_eq(h_bo1d_start(&bo1d, redis.port, env), 0);
+    ck_assert_int_eq(h_wait_ready(bo1d.port, 5000), 0);
+    for (int i = 0; i < 40 && log_has_warn(bo1d.log_path, "may evict") != 1; i++)
+        h_sleep_ms(50);
+    ck_assert_int_eq(log_has_warn(bo1d.log_path, "may evict"), 1);
+}
+END_TEST
+
 static size_t discard(char *p, size_t s, size_t n, void *arg)
 {
     (void)p;
@@ -313,6 +357,7 @@ static Suite *foundation_suite(void)
     tcase_add_test(tc, test_metrics_counts_requests_by_route_and_status);
     tcase_add_test(tc, test_metrics_has_every_family_api_md_lists);
     tcase_add_test(tc, test_open_api_is_logged_and_security_headers_are_set);
+    tcase_add_test(tc, test_evicting_redis_is_warned_about);
     tcase_add_test(tc, test_keepalive_reuses_one_connection_for_1000_requests);
     tcase_add_test(tc, test_sigterm_exits_zero_and_readiness_drains);
     suite_add_tcase(s, tc);
