@@ -279,7 +279,7 @@ START_TEST(test_lifecycle_body_fields_are_rejected_by_name)
     post(&r, path, KEY_A, "[1]");
     assert_problem(&r, 400, "BAD_JSON");
     h_resp_free(&r);
-    /* Nothing changed: the session is still created, so a bare start works. */
+    /* Nothing changed: the session is still created. */
     snprintf(path, sizeof(path), "/api/v1/sessions/%s/pause", id);
     post(&r, path, KEY_A, "{}");
     assert_problem(&r, 409, "WRONG_STATE");
@@ -287,6 +287,61 @@ START_TEST(test_lifecycle_body_fields_are_rejected_by_name)
     h_resp_free(&r);
     snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", id);
     ck_assert_int_eq(post(&r, path, KEY_A, "{}"), 200);
+    h_resp_free(&r);
+    free(id);
+}
+END_TEST
+
+/* API.md: a cap on concurrently running sessions per key, enforced in Redis (so it holds
+ * across instances): at the cap (default 10) a create with start and a start are 429 with
+ * Retry-After and change nothing. The active set is filled directly, as other instances'
+ * sessions would fill it. */
+START_TEST(test_active_session_cap_is_429_and_held_in_redis)
+{
+    char *id = create(KEY_A);
+    char path[160];
+    char active[128];
+    struct h_resp r;
+    struct redisReply *rep;
+    char *ra;
+    const char *started =
+        "{\"problem\":{\"statement\":\"Should we open a third office next year?\"}}";
+
+    rep = h_redis(redis.port, "KEYS bo1:owner:*:sessions");
+    ck_assert_ptr_nonnull(rep);
+    ck_assert_uint_eq(rep->elements, 1);
+    snprintf(active, sizeof(active), "%.*s:active",
+             (int)(strlen(rep->element[0]->str) - strlen(":sessions")), rep->element[0]->str);
+    freeReplyObject(rep);
+    for (int i = 0; i < 10; i++) {
+        rep = h_redis(redis.port, "SADD %s elsewhere-%d", active, i);
+        ck_assert_ptr_nonnull(rep);
+        freeReplyObject(rep);
+    }
+    post(&r, "/api/v1/sessions", KEY_A, started);
+    assert_problem(&r, 429, "RATE_LIMITED");
+    ra = h_resp_header(&r, "Retry-After");
+    ck_assert_ptr_nonnull(ra);
+    ck_assert_int_ge(atoi(ra), 1);
+    free(ra);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/start", id);
+    post(&r, path, KEY_A, NULL);
+    assert_problem(&r, 429, "RATE_LIMITED");
+    h_resp_free(&r);
+    /* Nothing changed: one session, still created; another key is not capped. */
+    snprintf(path, sizeof(path), "%.*s:sessions", (int)(strlen(active) - strlen(":active")),
+             active);
+    ck_assert_int_eq(h_redis_int(redis.port, "ZCARD %s", path), 1);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s", id);
+    {
+        const char *ha[] = {KEY_A, NULL};
+        h_http(&r, "GET", bo1d.port, path, ha, NULL, 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_ptr_nonnull(strstr(r.body, "\"status\":\"created\""));
+        h_resp_free(&r);
+    }
+    ck_assert_int_eq(post(&r, "/api/v1/sessions", KEY_B, BODY), 201);
     h_resp_free(&r);
     free(id);
 }
@@ -875,6 +930,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_illegal_transition_is_409_with_status);
     tcase_add_test(tc, test_lifecycle_body_fields_are_rejected_by_name);
     tcase_add_test(tc, test_cors_only_for_configured_origins);
+    tcase_add_test(tc, test_active_session_cap_is_429_and_held_in_redis);
     tcase_add_test(tc, test_idempotent_create_replays_and_mismatch_is_422);
     tcase_add_test(tc, test_rate_limit_is_429_with_retry_after);
     tcase_add_test(tc, test_events_page_and_sse_replay_from_the_middle);
