@@ -151,7 +151,7 @@ static void reply_result(struct job *j, const struct bo1_sessions_result *res)
     }
     case JOB_CONTROL:
         if (strcmp(j->action, "delete") == 0) {
-            bo1_reply_bytes(req, 204, "application/json", calloc(1, 1), 0);
+            bo1_reply_no_content(req);
         } else {
             json_t *doc = json_deep_copy(res->result);
             json_object_set_new(doc, "links", links(j->id));

@@ -154,6 +154,16 @@ START_TEST(test_other_keys_sessions_are_404)
     h_http(&r, "GET", bo1d.port, "/api/v1/sessions", ha, NULL, 0);
     ck_assert_ptr_nonnull(strstr(r.body, id));
     h_resp_free(&r);
+    /* A deletes it: 204 without content (and so without a Content-Type); then it is gone. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s", id);
+    h_http(&r, "DELETE", bo1d.port, path, ha, NULL, 0);
+    ck_assert_int_eq(r.status, 204);
+    ck_assert_uint_eq(r.body_len, 0);
+    ck_assert_ptr_null(h_resp_header(&r, "Content-Type"));
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, path, ha, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
+    h_resp_free(&r);
     free(id);
 }
 END_TEST
