@@ -125,6 +125,9 @@ enum bo1_status bo1_reply_problem(struct bo1_http_req *req, enum bo1_status st, 
 enum bo1_status bo1_reply_bytes(struct bo1_http_req *req, unsigned http_status,
                                 const char *content_type, char *data, size_t len);
 
+/** Reply 204 No Content: no body and no Content-Type. */
+enum bo1_status bo1_reply_no_content(struct bo1_http_req *req);
+
 /** Reply with a prepared MHD response (for streams). Takes a reference on @resp. */
 enum bo1_status bo1_reply_response(struct bo1_http_req *req, unsigned http_status,
                                    struct MHD_Response *resp);

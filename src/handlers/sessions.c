@@ -151,7 +151,7 @@ static void reply_result(struct job *j, const struct bo1_sessions_result *res)
     }
     case JOB_CONTROL:
         if (strcmp(j->action, "delete") == 0) {
-            bo1_reply_bytes(req, 204, "application/json", calloc(1, 1), 0);
+            bo1_reply_no_content(req);
         } else {
             json_t *doc = json_deep_copy(res->result);
             json_object_set_new(doc, "links", links(j->id));
@@ -448,6 +448,11 @@ enum bo1_status h_sessions_get(struct bo1_http_req *req)
     return job_post(j);
 }
 
+static enum bo1_status field_error(struct bo1_http_req *req, struct job *j, const char *field,
+                                   const char *message);
+
+/* The lifecycle actions take no fields: an empty body or {} (API.md: unknown JSON fields
+ * are rejected with their name). */
 static enum bo1_status control(struct bo1_http_req *req, const char *action)
 {
     struct job *j;
@@ -455,6 +460,10 @@ static enum bo1_status control(struct bo1_http_req *req, const char *action)
 
     if (st != BO1_OK)
         return st;
+    if (json_object_size(req->json) > 0) {
+        const char *field = json_object_iter_key(json_object_iter(req->json));
+        return field_error(req, j, field, "unknown field");
+    }
     snprintf(j->action, sizeof(j->action), "%s", action);
     return job_post(j);
 }

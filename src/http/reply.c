@@ -114,6 +114,16 @@ enum bo1_status bo1_reply_json(struct bo1_http_req *req, unsigned http_status, j
     return reply_json_typed(req, http_status, body, "application/json");
 }
 
+enum bo1_status bo1_reply_no_content(struct bo1_http_req *req)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+
+    if (!resp)
+        return BO1_NO_MEMORY;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return bo1_http_queue(req, MHD_HTTP_NO_CONTENT, resp);
+}
+
 enum bo1_status bo1_reply_response(struct bo1_http_req *req, unsigned http_status,
                                    struct MHD_Response *resp)
 {

@@ -131,6 +131,27 @@ static void handshake_failed(struct link *l, const char *step, const redisReply 
     l->state_since_ms = 0;
 }
 
+/* API.md: session state must never be evicted. A Redis that may evict keys under memory
+ * pressure (any maxmemory-policy but noeviction) is a deployment error worth a warning at
+ * each connect; a Redis that refuses CONFIG (some managed ones) is not checked. */
+static void on_policy_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct link *l = ac->data;
+    redisReply *reply = r;
+    const redisReply *v;
+
+    (void)privdata;
+    if (!l || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2)
+        return;
+    v = reply->element[1];
+    if (v->type != REDIS_REPLY_STRING && v->type != REDIS_REPLY_STATUS)
+        return;
+    if (strcmp(v->str, "noeviction") != 0)
+        bo1_log_warn(NULL,
+                     json_pack("{s:s, s:s}", "connection", l->name, "maxmemory_policy", v->str),
+                     "redis may evict session state: set maxmemory-policy noeviction");
+}
+
 static void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct link *l = ac->data;
@@ -224,6 +245,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     if (s->opt.db)
         redisAsyncCommand(ac, on_handshake_reply, "SELECT", "SELECT %u", s->opt.db);
     redisAsyncCommand(ac, on_handshake_reply, "PING", "PING");
+    redisAsyncCommand(ac, on_policy_reply, NULL, "CONFIG GET maxmemory-policy");
 }
 
 static void try_connect(struct link *l)

@@ -27,7 +27,10 @@ static void setup(void)
 {
     char *env[] = {"BO1_MODEL_SIMULATED=true",
                    "BO1_API_KEYS=key-alpha-0123456789,key-bravo-0123456789",
-                   "BO1_RATE_CREATE_PER_MIN=20", "BO1_MAX_BODY_BYTES=4096", NULL};
+                   "BO1_RATE_CREATE_PER_MIN=20",
+                   "BO1_MAX_BODY_BYTES=4096",
+                   "BO1_CORS_ORIGINS=https://app.example",
+                   NULL};
 
     ck_assert_int_eq(h_redis_start(&redis), 0);
     ck_assert_int_eq(h_bo1d_start(&bo1d, redis.port, env), 0);
@@ -107,8 +110,14 @@ START_TEST(test_missing_or_bad_key_is_401)
     const char *bad[] = {"Authorization: Bearer nope", NULL};
     const char *basic[] = {"Authorization: Basic a2V5OnZhbHVl", NULL};
 
+    char *www;
+
     h_http(&r, "GET", bo1d.port, "/api/v1/sessions", NULL, NULL, 0);
     assert_problem(&r, 401, "UNAUTHORIZED");
+    www = h_resp_header(&r, "WWW-Authenticate");
+    ck_assert_ptr_nonnull(www);
+    ck_assert_int_eq(strncmp(www, "Bearer", 6), 0);
+    free(www);
     h_resp_free(&r);
     h_http(&r, "GET", bo1d.port, "/api/v1/sessions", bad, NULL, 0);
     assert_problem(&r, 401, "UNAUTHORIZED");
@@ -144,6 +153,16 @@ START_TEST(test_other_keys_sessions_are_404)
     h_resp_free(&r);
     h_http(&r, "GET", bo1d.port, "/api/v1/sessions", ha, NULL, 0);
     ck_assert_ptr_nonnull(strstr(r.body, id));
+    h_resp_free(&r);
+    /* A deletes it: 204 without content (and so without a Content-Type); then it is gone. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s", id);
+    h_http(&r, "DELETE", bo1d.port, path, ha, NULL, 0);
+    ck_assert_int_eq(r.status, 204);
+    ck_assert_uint_eq(r.body_len, 0);
+    ck_assert_ptr_null(h_resp_header(&r, "Content-Type"));
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, path, ha, NULL, 0);
+    assert_problem(&r, 404, "NOT_FOUND");
     h_resp_free(&r);
     free(id);
 }
@@ -241,6 +260,135 @@ START_TEST(test_illegal_transition_is_409_with_status)
         h_resp_free(&r);
     }
     free(id);
+}
+END_TEST
+
+/* API.md: unknown JSON fields are rejected with their name, and a failed request changes
+ * nothing. The lifecycle actions take no fields: an empty body or {} is fine, any field
+ * is a 400 naming it, and a non-JSON body is a 415. */
+START_TEST(test_lifecycle_body_fields_are_rejected_by_name)
+{
+    char *id = create(KEY_A);
+    char path[160];
+    struct h_resp r;
+    json_t *j;
+    const char *text[] = {KEY_A, "Content-Type: text/plain", NULL};
+
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/start", id);
+    post(&r, path, KEY_A, "{\"force\":true}");
+    assert_problem(&r, 400, "BAD_FIELD");
+    j = h_resp_json(&r);
+    ck_assert_str_eq(json_string_value(
+                         json_object_get(json_array_get(json_object_get(j, "errors"), 0), "field")),
+                     "force");
+    json_decref(j);
+    h_resp_free(&r);
+    h_http(&r, "POST", bo1d.port, path, text, "go", 2);
+    assert_problem(&r, 415, "UNSUPPORTED_MEDIA");
+    h_resp_free(&r);
+    post(&r, path, KEY_A, "[1]");
+    assert_problem(&r, 400, "BAD_JSON");
+    h_resp_free(&r);
+    /* Nothing changed: the session is still created. */
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/pause", id);
+    post(&r, path, KEY_A, "{}");
+    assert_problem(&r, 409, "WRONG_STATE");
+    ck_assert_ptr_nonnull(strstr(r.body, "created"));
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/cancel", id);
+    ck_assert_int_eq(post(&r, path, KEY_A, "{}"), 200);
+    h_resp_free(&r);
+    free(id);
+}
+END_TEST
+
+/* API.md: a cap on concurrently running sessions per key, enforced in Redis (so it holds
+ * across instances): at the cap (default 10) a create with start and a start are 429 with
+ * Retry-After and change nothing. The active set is filled directly, as other instances'
+ * sessions would fill it. */
+START_TEST(test_active_session_cap_is_429_and_held_in_redis)
+{
+    char *id = create(KEY_A);
+    char path[160];
+    char active[128];
+    struct h_resp r;
+    struct redisReply *rep;
+    char *ra;
+    const char *started =
+        "{\"problem\":{\"statement\":\"Should we open a third office next year?\"}}";
+
+    rep = h_redis(redis.port, "KEYS bo1:owner:*:sessions");
+    ck_assert_ptr_nonnull(rep);
+    ck_assert_uint_eq(rep->elements, 1);
+    snprintf(active, sizeof(active), "%.*s:active",
+             (int)(strlen(rep->element[0]->str) - strlen(":sessions")), rep->element[0]->str);
+    freeReplyObject(rep);
+    for (int i = 0; i < 10; i++) {
+        rep = h_redis(redis.port, "SADD %s elsewhere-%d", active, i);
+        ck_assert_ptr_nonnull(rep);
+        freeReplyObject(rep);
+    }
+    post(&r, "/api/v1/sessions", KEY_A, started);
+    assert_problem(&r, 429, "RATE_LIMITED");
+    ra = h_resp_header(&r, "Retry-After");
+    ck_assert_ptr_nonnull(ra);
+    ck_assert_int_ge(atoi(ra), 1);
+    free(ra);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s/start", id);
+    post(&r, path, KEY_A, NULL);
+    assert_problem(&r, 429, "RATE_LIMITED");
+    h_resp_free(&r);
+    /* Nothing changed: one session, still created; another key is not capped. */
+    snprintf(path, sizeof(path), "%.*s:sessions", (int)(strlen(active) - strlen(":active")),
+             active);
+    ck_assert_int_eq(h_redis_int(redis.port, "ZCARD %s", path), 1);
+    snprintf(path, sizeof(path), "/api/v1/sessions/%s", id);
+    {
+        const char *ha[] = {KEY_A, NULL};
+        h_http(&r, "GET", bo1d.port, path, ha, NULL, 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_ptr_nonnull(strstr(r.body, "\"status\":\"created\""));
+        h_resp_free(&r);
+    }
+    ck_assert_int_eq(post(&r, "/api/v1/sessions", KEY_B, BODY), 201);
+    h_resp_free(&r);
+    free(id);
+}
+END_TEST
+
+/* API.md: CORS for configured origins only, on answers and on preflights. */
+START_TEST(test_cors_only_for_configured_origins)
+{
+    const char *good[] = {KEY_A, "Origin: https://app.example", NULL};
+    const char *other[] = {KEY_A, "Origin: https://evil.example", NULL};
+    const char *pre[] = {"Origin: https://app.example", "Access-Control-Request-Method: POST",
+                         "Access-Control-Request-Headers: authorization, content-type", NULL};
+    struct h_resp r;
+    char *v;
+
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", good, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    v = h_resp_header(&r, "Access-Control-Allow-Origin");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_str_eq(v, "https://app.example");
+    free(v);
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", other, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_null(h_resp_header(&r, "Access-Control-Allow-Origin"));
+    h_resp_free(&r);
+    h_http(&r, "OPTIONS", bo1d.port, "/api/v1/sessions", pre, NULL, 0);
+    ck_assert_int_eq(r.status, 204);
+    v = h_resp_header(&r, "Access-Control-Allow-Methods");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_ptr_nonnull(strstr(v, "POST"));
+    free(v);
+    v = h_resp_header(&r, "Access-Control-Allow-Headers");
+    ck_assert_ptr_nonnull(v);
+    ck_assert_ptr_nonnull(strstr(v, "Authorization"));
+    free(v);
+    h_resp_free(&r);
 }
 END_TEST
 
@@ -790,6 +938,9 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_other_keys_sessions_are_404);
     tcase_add_test(tc, test_body_errors_are_problems_and_change_nothing);
     tcase_add_test(tc, test_illegal_transition_is_409_with_status);
+    tcase_add_test(tc, test_lifecycle_body_fields_are_rejected_by_name);
+    tcase_add_test(tc, test_cors_only_for_configured_origins);
+    tcase_add_test(tc, test_active_session_cap_is_429_and_held_in_redis);
     tcase_add_test(tc, test_idempotent_create_replays_and_mismatch_is_422);
     tcase_add_test(tc, test_rate_limit_is_429_with_retry_after);
     tcase_add_test(tc, test_events_page_and_sse_replay_from_the_middle);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "harness.h"
 
 static struct h_proc redis;
@@ -191,6 +193,115 @@ START_TEST(test_metrics_counts_requests_by_route_and_status)
 }
 END_TEST
 
+/* API.md, /metrics: requests by route/status, latency histogram, sessions by status, model
+ * calls/tokens/cost by model and outcome, SSE clients, Redis errors: every family is there
+ * (with its TYPE line) from the first scrape. */
+START_TEST(test_metrics_has_every_family_api_md_lists)
+{
+    static const char *const families[] = {
+        "bo1_http_requests_total", "bo1_http_request_duration_seconds",
+        "bo1_sessions_running",    "bo1_sessions_finished_total",
+        "bo1_llm_calls_total",     "bo1_llm_tokens_total",
+        "bo1_llm_cost_usd_total",  "bo1_sse_clients",
+        "bo1_redis_errors_total",  NULL};
+    struct h_resp r;
+    char *ct;
+
+    h_http(&r, "GET", bo1d.port, "/health", NULL, NULL, 0);
+    h_resp_free(&r);
+    h_http(&r, "GET", bo1d.port, "/metrics", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    ct = h_resp_header(&r, "Content-Type");
+    ck_assert_ptr_nonnull(ct);
+    ck_assert_int_eq(strncmp(ct, "text/plain", 10), 0);
+    free(ct);
+    for (size_t i = 0; families[i]; i++) {
+        char line[160];
+        snprintf(line, sizeof(line), "# TYPE %s ", families[i]);
+        ck_assert_msg(strstr(r.body, line) != NULL, "no family %s in /metrics", families[i]);
+    }
+    h_resp_free(&r);
+}
+END_TEST
+
+/* API.md, Access: with no keys in development the API is open and says so in the log;
+ * every answer carries the security headers. */
+START_TEST(test_open_api_is_logged_and_security_headers_are_set)
+{
+    static const char *const want[][2] = {{"X-Content-Type-Options", "nosniff"},
+                                          {"X-Frame-Options", "DENY"},
+                                          {"Referrer-Policy", "no-referrer"}};
+    struct h_resp r;
+    FILE *f;
+    char line[8192];
+    int warned = 0;
+
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        char *v = h_resp_header(&r, want[i][0]);
+        ck_assert_msg(v != NULL, "no %s", want[i][0]);
+        ck_assert_str_eq(v, want[i][1]);
+        free(v);
+    }
+    h_resp_free(&r);
+    f = fopen(bo1d.log_path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *msg = json_string_value(json_object_get(j, "msg"));
+        const char *lvl = json_string_value(json_object_get(j, "level"));
+        if (msg && lvl && strcmp(lvl, "warn") == 0 && strstr(msg, "API is open"))
+            warned = 1;
+        json_decref(j);
+    }
+    fclose(f);
+    ck_assert_msg(warned, "no warn line saying the API is open in %s", bo1d.log_path);
+}
+END_TEST
+
+static int log_has_warn(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    int found = 0;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *msg = json_string_value(json_object_get(j, "msg"));
+        const char *lvl = json_string_value(json_object_get(j, "level"));
+        if (msg && lvl && strcmp(lvl, "warn") == 0 && strstr(msg, needle))
+            found = 1;
+        json_decref(j);
+    }
+    fclose(f);
+    return found;
+}
+
+/* API.md, Running: Redis with maxmemory-policy noeviction (session state must never be
+ * evicted). bo1d checks the policy when it connects and warns about any other. */
+START_TEST(test_evicting_redis_is_warned_about)
+{
+    char *env[] = {"BO1_MODEL_SIMULATED=true", NULL};
+    struct redisReply *rep;
+
+    ck_assert_int_eq(h_wait_ready(bo1d.port, 5000), 0);
+    h_sleep_ms(200);
+    ck_assert_int_eq(log_has_warn(bo1d.log_path, "may evict"), 0);
+    rep = h_redis(redis.port, "CONFIG SET maxmemory-policy allkeys-lru");
+    ck_assert_ptr_nonnull(rep);
+    freeReplyObject(rep);
+    h_proc_stop(&bo1d, SIGKILL, 2000);
+    ck_assert_int_eq(h_bo1d_start(&bo1d, redis.port, env), 0);
+    ck_assert_int_eq(h_wait_ready(bo1d.port, 5000), 0);
+    for (int i = 0; i < 40 && log_has_warn(bo1d.log_path, "may evict") != 1; i++)
+        h_sleep_ms(50);
+    ck_assert_int_eq(log_has_warn(bo1d.log_path, "may evict"), 1);
+}
+END_TEST
+
 static size_t discard(char *p, size_t s, size_t n, void *arg)
 {
     (void)p;
@@ -244,6 +355,9 @@ static Suite *foundation_suite(void)
     tcase_add_test(tc, test_unknown_path_is_404_problem);
     tcase_add_test(tc, test_wrong_method_is_405_with_allow);
     tcase_add_test(tc, test_metrics_counts_requests_by_route_and_status);
+    tcase_add_test(tc, test_metrics_has_every_family_api_md_lists);
+    tcase_add_test(tc, test_open_api_is_logged_and_security_headers_are_set);
+    tcase_add_test(tc, test_evicting_redis_is_warned_about);
     tcase_add_test(tc, test_keepalive_reuses_one_connection_for_1000_requests);
     tcase_add_test(tc, test_sigterm_exits_zero_and_readiness_drains);
     suite_add_tcase(s, tc);
