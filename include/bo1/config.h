@@ -22,6 +22,8 @@ enum bo1_cfg_embed {
     BO1_CFG_EMBED_OPENAI,
 };
 
+struct bo1_engine_config;
+
 struct bo1_config {
     /* service */
     unsigned port;
@@ -69,6 +71,24 @@ struct bo1_config {
     unsigned session_wall_s;
     unsigned session_idle_s;
     unsigned clarify_timeout_s;
+    unsigned hard_max_rounds;
+    unsigned max_research;
+    unsigned max_clarify;
+    double convergence_min;
+    double novelty_max;
+    double deadlock_conflict;
+    double deadlock_novelty;
+    unsigned deadlock_rounds;
+    double budget_vote_share;
+    double one_way_door_share;
+    double dissent_commit;
+    double confidence_commit;
+    double confidence_spread;
+    unsigned max_tokens_contribution;
+    unsigned max_tokens_structured;
+    unsigned max_tokens_synthesis;
+    double provider_wait_s;
+    double provider_wait_max_s;
     unsigned session_ttl_s;
     unsigned unstarted_ttl_s;
     unsigned rate_create_per_min;
@@ -95,6 +115,13 @@ enum bo1_status bo1_config_load(struct bo1_config *cfg, char *const envp[], char
  */
 enum bo1_status bo1_config_load_text(struct bo1_config *cfg, char *const envp[], const char *dotenv,
                                      size_t dotenv_len, const char *dotenv_name, char **why);
+
+/**
+ * Copy the deliberation knobs of @c (models, budget, clocks, round and vote numbers, token
+ * limits, provider waits) into @ec. Fields without a knob (personas, prompts) are left as
+ * they are. The strings stay owned by @c.
+ */
+void bo1_config_engine(const struct bo1_config *c, struct bo1_engine_config *ec);
 
 /** Free the strings of a loaded configuration. NULL-safe; @cfg is zeroed. */
 void bo1_config_fini(struct bo1_config *cfg);

@@ -84,7 +84,7 @@ struct bo1_engine_config {
     double budget_vote_share;  /* 0.80 */
     double wall_clock_s;       /* 1800 */
     double no_progress_s;      /* 600 */
-    double clarify_timeout_s;  /* 900 */
+    double clarify_timeout_s;  /* 600 */
     int hard_max_rounds;       /* 10 */
     int max_research;          /* per sub-problem, 2 */
     int max_clarify;           /* facilitator questions per session, 2 */
@@ -110,7 +110,7 @@ struct bo1_engine_config {
     (struct bo1_engine_config)                                                                     \
     {                                                                                              \
         .budget_usd = 2.0, .budget_vote_share = 0.80, .wall_clock_s = 1800.0,                      \
-        .no_progress_s = 600.0, .clarify_timeout_s = 900.0, .hard_max_rounds = 10,                 \
+        .no_progress_s = 600.0, .clarify_timeout_s = 600.0, .hard_max_rounds = 10,                 \
         .max_research = 2, .max_clarify = 2, .convergence_min = 0.85, .novelty_max = 0.30,         \
         .deadlock_conflict = 0.70, .deadlock_novelty = 0.40, .deadlock_rounds = 2,                 \
         .one_way_door_share = 0.75, .dissent_commit = 0.30, .confidence_commit = 0.65,             \

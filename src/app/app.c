@@ -165,13 +165,7 @@ static enum bo1_status start_engine(struct bo1_app *app)
     ec.personas = app->persona_list;
     ec.n_personas = n;
     ec.prompts = app->prompts;
-    ec.model_deep = c->model_deep;
-    ec.model_fast = c->model_fast;
-    ec.simulated = (int)c->model_simulated;
-    ec.budget_usd = c->session_budget_usd;
-    ec.wall_clock_s = c->session_wall_s;
-    ec.no_progress_s = c->session_idle_s;
-    ec.clarify_timeout_s = c->clarify_timeout_s;
+    bo1_config_engine(c, &ec);
     ro.max_running = c->max_running;
     ro.lease_ms = c->lease_ms;
     ro.ttl_s = c->session_ttl_s;

@@ -2,6 +2,8 @@
  * read once from the environment and an optional .env file, validated, then immutable. */
 #include "bo1/config.h"
 
+#include "bo1/engine.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -97,6 +99,42 @@ static const struct knob knobs[] = {
      "no-progress limit of one deliberation"},
     {"BO1_CLARIFY_TIMEOUT_S", KNOB_UINT, FIELD(clarify_timeout_s), 1, 86400, "600", NULL,
      "how long a clarifying question waits before proceeding with assumptions"},
+    {"BO1_HARD_MAX_ROUNDS", KNOB_UINT, FIELD(hard_max_rounds), 1, 10, "10", NULL,
+     "hard cap on rounds per sub-problem (complexity gives 3, 5 or 6; a request up to 10)"},
+    {"BO1_MAX_RESEARCH", KNOB_UINT, FIELD(max_research), 0, 10, "2", NULL,
+     "research requests per sub-problem"},
+    {"BO1_MAX_CLARIFY", KNOB_UINT, FIELD(max_clarify), 0, 10, "2", NULL,
+     "facilitator questions to the user per session"},
+    {"BO1_CONVERGENCE_MIN", KNOB_DOUBLE, FIELD(convergence_min), 0, 1, "0.85", NULL,
+     "convergence: mean pairwise similarity of a round above this (with low novelty) stops"},
+    {"BO1_NOVELTY_MAX", KNOB_DOUBLE, FIELD(novelty_max), 0, 1, "0.30", NULL,
+     "convergence: novelty of a round below this (with high similarity) stops"},
+    {"BO1_DEADLOCK_CONFLICT", KNOB_DOUBLE, FIELD(deadlock_conflict), 0, 1, "0.70", NULL,
+     "deadlock: conflict above this while novelty is low counts a deadlocked round"},
+    {"BO1_DEADLOCK_NOVELTY", KNOB_DOUBLE, FIELD(deadlock_novelty), 0, 1, "0.40", NULL,
+     "deadlock: novelty below this while conflict is high counts a deadlocked round"},
+    {"BO1_DEADLOCK_ROUNDS", KNOB_UINT, FIELD(deadlock_rounds), 1, 10, "2", NULL,
+     "deadlocked rounds in a row that force the vote"},
+    {"BO1_BUDGET_VOTE_SHARE", KNOB_DOUBLE, FIELD(budget_vote_share), 0.1, 1, "0.80", NULL,
+     "share of the session budget spent that forces the vote"},
+    {"BO1_ONE_WAY_DOOR_SHARE", KNOB_DOUBLE, FIELD(one_way_door_share), 0.5, 1, "0.75", NULL,
+     "vote share a one-way-door decision needs, else the outcome is defer"},
+    {"BO1_DISSENT_COMMIT", KNOB_DOUBLE, FIELD(dissent_commit), 0, 1, "0.30", NULL,
+     "dissent share from which the synthesis says \"disagree and commit\""},
+    {"BO1_CONFIDENCE_COMMIT", KNOB_DOUBLE, FIELD(confidence_commit), 0, 1, "0.65", NULL,
+     "mean vote confidence below which the synthesis says \"disagree and commit\""},
+    {"BO1_CONFIDENCE_SPREAD", KNOB_DOUBLE, FIELD(confidence_spread), 0, 1, "0.40", NULL,
+     "spread (max - min) of vote confidences from which the vote is confidence-weighted"},
+    {"BO1_MAX_TOKENS_CONTRIBUTION", KNOB_UINT, FIELD(max_tokens_contribution), 64, 32000, "700",
+     NULL, "output token limit of a member's contribution"},
+    {"BO1_MAX_TOKENS_STRUCTURED", KNOB_UINT, FIELD(max_tokens_structured), 64, 32000, "1200", NULL,
+     "output token limit of structured calls (decompose, select, facilitator, vote, ...)"},
+    {"BO1_MAX_TOKENS_SYNTHESIS", KNOB_UINT, FIELD(max_tokens_synthesis), 64, 32000, "2500", NULL,
+     "output token limit of a synthesis"},
+    {"BO1_PROVIDER_WAIT_S", KNOB_DOUBLE, FIELD(provider_wait_s), 0.1, 3600, "5", NULL,
+     "provider outage: first wait before a call is asked again (doubles per failed try)"},
+    {"BO1_PROVIDER_WAIT_MAX_S", KNOB_DOUBLE, FIELD(provider_wait_max_s), 0.1, 3600, "30", NULL,
+     "provider outage: longest wait between tries (at least BO1_PROVIDER_WAIT_S)"},
     {"BO1_SESSION_TTL_S", KNOB_UINT, FIELD(session_ttl_s), 60, 31536000, "604800", NULL,
      "how long finished sessions are kept in Redis"},
     {"BO1_UNSTARTED_TTL_S", KNOB_UINT, FIELD(unstarted_ttl_s), 1, 31536000, "604800", NULL,
@@ -457,7 +495,48 @@ static enum bo1_status check_cross_field(const struct bo1_config *cfg, char **wh
                          "start without API keys");
         return BO1_CONFIG_INVALID;
     }
+    if (cfg->provider_wait_s > cfg->provider_wait_max_s) {
+        *why = xasprintf("BO1_PROVIDER_WAIT_S=%g is larger than BO1_PROVIDER_WAIT_MAX_S=%g "
+                         "(allowed: BO1_PROVIDER_WAIT_S <= BO1_PROVIDER_WAIT_MAX_S)",
+                         cfg->provider_wait_s, cfg->provider_wait_max_s);
+        return BO1_CONFIG_INVALID;
+    }
+    if (cfg->session_idle_s > cfg->session_wall_s) {
+        *why = xasprintf("BO1_SESSION_IDLE_S=%u is larger than BO1_SESSION_WALL_S=%u "
+                         "(allowed: BO1_SESSION_IDLE_S <= BO1_SESSION_WALL_S)",
+                         cfg->session_idle_s, cfg->session_wall_s);
+        return BO1_CONFIG_INVALID;
+    }
     return BO1_OK;
+}
+
+void bo1_config_engine(const struct bo1_config *c, struct bo1_engine_config *ec)
+{
+    ec->model_deep = c->model_deep;
+    ec->model_fast = c->model_fast;
+    ec->simulated = (int)c->model_simulated;
+    ec->budget_usd = c->session_budget_usd;
+    ec->budget_vote_share = c->budget_vote_share;
+    ec->wall_clock_s = c->session_wall_s;
+    ec->no_progress_s = c->session_idle_s;
+    ec->clarify_timeout_s = c->clarify_timeout_s;
+    ec->hard_max_rounds = (int)c->hard_max_rounds;
+    ec->max_research = (int)c->max_research;
+    ec->max_clarify = (int)c->max_clarify;
+    ec->convergence_min = c->convergence_min;
+    ec->novelty_max = c->novelty_max;
+    ec->deadlock_conflict = c->deadlock_conflict;
+    ec->deadlock_novelty = c->deadlock_novelty;
+    ec->deadlock_rounds = (int)c->deadlock_rounds;
+    ec->one_way_door_share = c->one_way_door_share;
+    ec->dissent_commit = c->dissent_commit;
+    ec->confidence_commit = c->confidence_commit;
+    ec->confidence_spread = c->confidence_spread;
+    ec->max_tokens_contribution = c->max_tokens_contribution;
+    ec->max_tokens_structured = c->max_tokens_structured;
+    ec->max_tokens_synthesis = c->max_tokens_synthesis;
+    ec->provider_wait_s = c->provider_wait_s;
+    ec->provider_wait_max_s = c->provider_wait_max_s;
 }
 
 enum bo1_status bo1_config_load(struct bo1_config *cfg, char *const envp[], char **why)

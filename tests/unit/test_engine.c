@@ -546,7 +546,7 @@ START_TEST(test_engine_clarification_times_out_with_assumptions)
     struct run r;
     run_start(&r, "Decide for us please [fake:clarify=3] about hiring.", NULL, NULL);
     ck_assert_str_eq(state_name(r.s), "awaiting_input");
-    r.f.clock += 899;
+    r.f.clock += 599;
     bo1_engine_tick(r.e, r.s);
     ck_assert_str_eq(state_name(r.s), "awaiting_input");
     r.f.clock += 2;
@@ -555,7 +555,7 @@ START_TEST(test_engine_clarification_times_out_with_assumptions)
     ck_assert_uint_eq(json_array_size(json_object_get(st_of(&r), "assumptions")), 3);
     ck_assert_str_eq(jstr(json_object_get(st_of(&r), "clarify"), "outcome", ""), "timed_out");
     /* the waiting time is not counted as running time */
-    ck_assert(jnum(st_of(&r), "waited_s", 0) >= 900);
+    ck_assert(jnum(st_of(&r), "waited_s", 0) >= 600);
     json_t *rep = bo1_report_json(st_of(&r));
     ck_assert_ptr_nonnull(
         strstr(json_string_value(json_array_get(json_object_get(rep, "assumptions"), 0)),
