@@ -1315,6 +1315,31 @@ START_TEST(test_member_whose_calls_always_fail)
 }
 END_TEST
 
+/* BO1_HARD_MAX_ROUNDS reaches the engine: with a cap of 1, a request for 6 rounds stops
+ * after the opening round on the max_rounds rule and still votes. */
+START_TEST(test_hard_max_rounds_knob_caps_rounds)
+{
+    const char *const extra[] = {"BO1_HARD_MAX_ROUNDS=1", NULL};
+    char *id;
+    json_t *rep, *sp, *log;
+
+    start_bo1d(extra);
+    id = create(STEP " [fake:rounds=6]", "{\"max_rounds\":6}");
+    wait_status(id, "completed", 30000);
+    rep = check_report(id);
+    sp = json_array_get(json_object_get(rep, "sub_problems"), 0);
+    ck_assert_int_eq((int)json_integer_value(json_object_get(sp, "rounds")), 1);
+    ck_assert_str_eq(str_or(json_object_get(sp, "stop"), "rule"), "max_rounds");
+    ck_assert_uint_ge(json_array_size(json_object_get(sp, "votes")), 2);
+    log = all_events(id);
+    assert_log_sane(log);
+    ck_assert_uint_eq(count_type(log, "round.started"), 1);
+    json_decref(log);
+    json_decref(rep);
+    free(id);
+}
+END_TEST
+
 /* A budget so small that 80 % is spent before the facilitator would call the vote. */
 START_TEST(test_small_budget_forces_the_vote)
 {
@@ -1726,6 +1751,7 @@ static Suite *deliberation_suite(void)
         T(test_three_sub_problems_with_a_dependency),
         T(test_member_whose_calls_always_fail),
         T(test_small_budget_forces_the_vote),
+        T(test_hard_max_rounds_knob_caps_rounds),
         T(test_kill9_mid_round_other_instance_finishes),
         T(test_sigterm_hands_the_session_to_the_other_instance),
         T(test_redis_restart_mid_session),
