@@ -301,6 +301,27 @@ START_TEST(test_unstarted_session_expires_from_the_count)
 }
 END_TEST
 
+/* A session waiting in the job stream counts as queued until a runner takes it. */
+START_TEST(test_queued_until_a_runner_is_free)
+{
+    char *a;
+    char *b;
+
+    start_bo1d(&bo1d_a, "BO1_MAX_RUNNING=1");
+    a = create(bo1d_a.port, STEP " [fake:clarify=1] [fake:rounds=1]", 1);
+    wait_status(a, "awaiting_input", 20000);
+    b = create(bo1d_a.port, STEP " [fake:rounds=1]", 1);
+    expect(0, 1, 0, 1, 0, 0, 0, 0);
+    h_sleep_ms(1500);
+    expect(0, 1, 0, 1, 0, 0, 0, 0);
+    control(bo1d_a.port, a, "cancel");
+    wait_status(b, "completed", 60000);
+    expect(0, 0, 0, 0, 0, 1, 0, 1);
+    free(a);
+    free(b);
+}
+END_TEST
+
 /* A burst of scrapes within the cache second costs at most a couple of Redis queries. */
 START_TEST(test_scrapes_are_cached)
 {
@@ -340,6 +361,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_sessions_by_status_two_instances);
     tcase_add_test(tc, test_unstarted_session_expires_from_the_count);
+    tcase_add_test(tc, test_queued_until_a_runner_is_free);
     tcase_add_test(tc, test_scrapes_are_cached);
     suite_add_tcase(s, tc);
     return s;
