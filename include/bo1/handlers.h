@@ -17,6 +17,7 @@ struct bo1_loop;
 struct bo1_auth;
 struct bo1_hub;
 struct bo1_persona_catalog;
+struct bo1_metrics_wait;
 
 /** Appends module metrics (Prometheus text) to @out; app supplies it. */
 typedef enum bo1_status bo1_metrics_extra_cb(void *arg, struct bo1_buf *out);
@@ -43,6 +44,13 @@ struct bo1_ctx {
      * rather than at its next poll. May be NULL. Thread: the loop's. */
     void (*session_changed)(void *arg, const char *id);
     void *session_changed_arg;
+    /* /metrics' fleet-wide sessions by status (bo1_sessions_stats), kept for a second so a
+     * burst of scrapes costs one query. Thread: the loop's. */
+    struct {
+        double at; /* monotonic s of the counts; 0 = none yet */
+        long long n[BO1_SESSIONS_N_STATUSES];
+        struct bo1_metrics_wait *waiting; /* scrapes waiting for the query in flight */
+    } session_stats;
 };
 
 /** The route table of bo1d. Borrowed, static. */

@@ -99,6 +99,15 @@ enum bo1_status bo1_sessions_events(struct bo1_store *store, const char *owner, 
 enum bo1_status bo1_sessions_artifacts(struct bo1_store *store, const char *owner, const char *id,
                                        bo1_sessions_cb *cb, void *arg);
 
+#define BO1_SESSIONS_N_STATUSES 8
+
+/** The API statuses, in the order bo1_sessions_stats() counts them. */
+extern const char *const bo1_sessions_statuses[BO1_SESSIONS_N_STATUSES];
+
+/** Sessions by status across every instance sharing the Redis: result is an object
+ * {status: count} with every status. Thread: the loop's. */
+enum bo1_status bo1_sessions_stats(struct bo1_store *store, bo1_sessions_cb *cb, void *arg);
+
 /** The session id of a notify channel into @out; BO1_BAD_FIELD when @channel is not one. */
 enum bo1_status bo1_sessions_notify_parse(const char *channel, char out[32]);
 

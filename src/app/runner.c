@@ -880,7 +880,7 @@ static void claim(struct bo1_runner *r, const char *id, const char *entry, int t
     struct claim *c;
     char keys[2][64];
     char ms[16];
-    const char *argv[4];
+    const char *argv[5];
 
     if (!id || strlen(id) >= sizeof(c->id))
         return;
@@ -898,7 +898,8 @@ static void claim(struct bo1_runner *r, const char *id, const char *entry, int t
     argv[1] = keys[1];
     argv[2] = r->instance;
     argv[3] = ms;
-    if (eval(r, bo1_lua_claim, 2, argv, 4, on_claimed, c) != BO1_OK)
+    argv[4] = c->id;
+    if (eval(r, bo1_lua_claim, 2, argv, 5, on_claimed, c) != BO1_OK)
         free(c);
 }
 

@@ -15,6 +15,35 @@
     "  return {'RATE_LIMITED', tostring(ttl)}\n"                                                   \
     "end\n"
 
+/* Fleet-wide sessions by status (read by bo1_lua_stats for /metrics). Statuses whose keys
+ * never expire (queued, running, awaiting_input, paused) are counters in the hash
+ * bo1:stats:sessions; statuses whose session hash has a TTL (created: unstarted TTL;
+ * completed, failed, cancelled: session TTL) are ZSETs bo1:stats:sessions:<status> of ids
+ * scored by the ms at which the session hash expires (Redis TIME + the same TTL the script
+ * gives the hash), so a session that expires leaves the count at its expiry: the reader
+ * counts only scores in the future, and each insert prunes the past. Every script that
+ * changes a status calls stat_move(id, old, new, ttl s) once, in the same script as the
+ * change, and only when the status really changes (delete: new = nil). */
+#define LUA_STATS                                                                                  \
+    "local function stat_timed(s)\n"                                                              \
+    "  return s == 'created' or s == 'completed' or s == 'failed' or s == 'cancelled'\n"          \
+    "end\n"                                                                                       \
+    "local function stat_move(id, old, new, ttl)\n"                                               \
+    "  if old then\n"                                                                             \
+    "    if stat_timed(old) then redis.call('ZREM', 'bo1:stats:sessions:' .. old, id)\n"          \
+    "    else redis.call('HINCRBY', 'bo1:stats:sessions', old, -1) end\n"                         \
+    "  end\n"                                                                                     \
+    "  if new then\n"                                                                             \
+    "    if stat_timed(new) then\n"                                                               \
+    "      local t = redis.call('TIME')\n"                                                        \
+    "      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"              \
+    "      local z = 'bo1:stats:sessions:' .. new\n"                                              \
+    "      redis.call('ZREMRANGEBYSCORE', z, '-inf', string.format('%d', now))\n"                 \
+    "      redis.call('ZADD', z, string.format('%d', now + tonumber(ttl) * 1000), id)\n"          \
+    "    else redis.call('HINCRBY', 'bo1:stats:sessions', new, 1) end\n"                          \
+    "  end\n"                                                                                     \
+    "end\n"
+
 /* KEYS: 1 session, 2 events, 3 owner index, 4 jobs, 5 idempotency, 6 rate counter,
  *       7 owner's active set.
  * ARGV: 1 id, 2 owner, 3 doc, 4 body hash, 5 now ms, 6 start, 7 rate limit, 8 window ms,
@@ -22,7 +51,7 @@
  *       12 has idempotency key,
  *       13 events max, 14 created event, 15 queued event, 16 TTL s of an unstarted session.
  * A session created without start expires unless it is started (the start PERSISTs). */
-const char bo1_lua_create[] =
+const char bo1_lua_create[] = LUA_STATS
     "if ARGV[12] == '1' then\n"
     "  local prev = redis.call('GET', KEYS[5])\n"
     "  if prev then\n"
@@ -40,6 +69,7 @@ const char bo1_lua_create[] =
     "end\n"
     "redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'owner', ARGV[2], 'status', status,\n"
     "           'created', ARGV[5], 'updated', ARGV[5], 'stmt', ARGV[10], 'phase', 'intake')\n"
+    "stat_move(ARGV[1], nil, status, ARGV[16])\n"
     "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])\n"
     "local last = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[13], '*', 'e', ARGV[14])\n"
     "if status == 'queued' then\n"
@@ -63,7 +93,7 @@ const char bo1_lua_rate[] = LUA_RATE(1, "ARGV[1]", "ARGV[2]") "return {'OK'}\n";
  *       7 inbox, 8 owner index, 9 report.
  * ARGV: 1 id, 2 owner, 3 action, 4 now ms, 5 rate limit, 6 window ms, 7 max active,
  *       8 events max, 9 ttl s, 10 timestamp (ISO 8601). */
-const char bo1_lua_control[] =
+const char bo1_lua_control[] = LUA_STATS
     "local v = redis.call('HMGET', KEYS[1], 'owner', 'status', 'doc')\n"
     "if not v[1] or v[1] ~= ARGV[2] then return {'NOT_FOUND'} end\n"
     LUA_RATE(5, "ARGV[5]", "ARGV[6]")
@@ -75,6 +105,7 @@ const char bo1_lua_control[] =
     "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[9])\n"
     "  redis.call('SREM', KEYS[4], ARGV[1])\n"
     "  redis.call('ZREM', KEYS[8], ARGV[1])\n"
+    "  stat_move(ARGV[1], st, nil, nil)\n"
     "  redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', 'deleted')\n"
     "  return {'DELETED', '', st}\n"
     "elseif a == 'start' then\n"
@@ -98,6 +129,7 @@ const char bo1_lua_control[] =
     "  return {'TOO_MANY_ACTIVE'}\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'status', new, 'updated', ARGV[4])\n"
+    "stat_move(ARGV[1], st, new, ARGV[9])\n"
     "if a == 'start' then\n"
     "  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[7]}) do redis.call('PERSIST', k) end\n"
     "end\n"
@@ -230,7 +262,7 @@ const char bo1_lua_list[] =
  *       5 now ms, 6 ttl s (applied on a terminal status), 7 id, 8 checkpoint ('' = none),
  *       9 write token ('' = none), 10 phase ('' = unchanged), 11 cost total in USD
  *       ('' = unchanged), 12.. events. Returns {'OK', status, event ids...}. */
-const char bo1_lua_append[] =
+const char bo1_lua_append[] = LUA_STATS
     "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'LOST_LEASE'} end\n"
     "local v = redis.call('HMGET', KEYS[1], 'status', 'owner', 'wtok')\n"
     "local cur = v[1]\n"
@@ -258,6 +290,7 @@ const char bo1_lua_append[] =
     "else write = true end\n"
     "if write then\n"
     "  redis.call('HSET', KEYS[1], 'status', new)\n"
+    "  stat_move(ARGV[7], cur, new, ARGV[6])\n"
     "  out[2] = new\n"
     "  local act = 'bo1:owner:' .. v[2] .. ':active'\n"
     "  if new == 'completed' or new == 'failed' or new == 'cancelled' or new == 'paused' then\n"
@@ -293,9 +326,10 @@ const char bo1_lua_report[] =
     "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
     "return {'OK'}\n";
 
-/* Take a session for this instance. KEYS: 1 session, 2 lease. ARGV: 1 instance, 2 lease ms.
+/* Take a session for this instance. KEYS: 1 session, 2 lease. ARGV: 1 instance, 2 lease ms,
+ * 3 id.
  * Returns OK with doc, status and owner, or WRONG_STATE / NOT_FOUND / LOST_LEASE. */
-const char bo1_lua_claim[] =
+const char bo1_lua_claim[] = LUA_STATS
     "local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'owner', 'ckpt')\n"
     "if not v[1] then return {'NOT_FOUND'} end\n"
     "if v[2] ~= 'queued' and v[2] ~= 'running' and v[2] ~= 'awaiting_input' then\n"
@@ -304,7 +338,10 @@ const char bo1_lua_claim[] =
     "local holder = redis.call('GET', KEYS[2])\n"
     "if holder and holder ~= ARGV[1] then return {'LOST_LEASE'} end\n"
     "redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])\n"
-    "if v[2] == 'queued' then redis.call('HSET', KEYS[1], 'status', 'running') end\n"
+    "if v[2] == 'queued' then\n"
+    "  redis.call('HSET', KEYS[1], 'status', 'running')\n"
+    "  stat_move(ARGV[3], 'queued', 'running', nil)\n"
+    "end\n"
     "return {'OK', v[1], v[2], v[3], v[4] or ''}\n";
 
 /* KEYS: 1 lease. ARGV: 1 instance, 2 lease ms. */
@@ -332,6 +369,21 @@ const char bo1_lua_release[] =
     "  redis.call('XDEL', KEYS[2], ARGV[4])\n"
     "end\n"
     "return {'OK'}\n";
+/* Sessions by status across the fleet (see LUA_STATS). KEYS: 1 bo1:stats:sessions.
+ * Returns the counts of created, queued, running, awaiting_input, paused, completed,
+ * failed, cancelled, in that order. Read-only: expired ids are skipped, not removed. */
+const char bo1_lua_stats[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local after = '(' .. string.format('%d', now)\n"
+    "local h = redis.call('HMGET', KEYS[1], 'queued', 'running', 'awaiting_input', 'paused')\n"
+    "local out = {redis.call('ZCOUNT', KEYS[1] .. ':created', after, '+inf')}\n"
+    "for i = 1, 4 do out[#out + 1] = tonumber(h[i] or '0') end\n"
+    "for _, s in ipairs({'completed', 'failed', 'cancelled'}) do\n"
+    "  out[#out + 1] = redis.call('ZCOUNT', KEYS[1] .. ':' .. s, after, '+inf')\n"
+    "end\n"
+    "return out\n";
+
 /* KEYS: 1 session, 2 report. ARGV: 1 owner. */
 const char bo1_lua_artifacts[] =
     "local v = redis.call('HMGET', KEYS[1], 'owner', 'status', 'doc')\n"

@@ -11,6 +11,7 @@ extern const char bo1_lua_events[];
 extern const char bo1_lua_list[];
 extern const char bo1_lua_append[];
 extern const char bo1_lua_claim[];
+extern const char bo1_lua_stats[];
 extern const char bo1_lua_renew[];
 extern const char bo1_lua_release[];
 extern const char bo1_lua_ack[];

@@ -571,6 +571,38 @@ enum bo1_status bo1_sessions_artifacts(struct bo1_store *store, const char *owne
     return eval(store, bo1_lua_artifacts, &keys, &args, decode_artifacts, cb, arg);
 }
 
+const char *const bo1_sessions_statuses[BO1_SESSIONS_N_STATUSES] = {
+    "created", "queued", "running", "awaiting_input", "paused", "completed", "failed", "cancelled"};
+
+/* {status: count} in bo1_sessions_statuses order; a negative counter (sessions that predate
+ * the counters and changed status since) reads as 0. */
+static void decode_stats(const redisReply *r, struct bo1_sessions_result *res)
+{
+    json_t *o;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != BO1_SESSIONS_N_STATUSES) {
+        res->st = BO1_INTERNAL;
+        res->detail = "unexpected reply from the session store";
+        return;
+    }
+    o = json_object();
+    for (size_t i = 0; o && i < r->elements; i++) {
+        long long n = r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+        json_object_set_new(o, bo1_sessions_statuses[i], json_integer(n > 0 ? n : 0));
+    }
+    res->result = o;
+    res->st = o ? BO1_OK : BO1_NO_MEMORY;
+}
+
+enum bo1_status bo1_sessions_stats(struct bo1_store *store, bo1_sessions_cb *cb, void *arg)
+{
+    struct argv keys = {0};
+    struct argv args = {0};
+
+    arg_add(&keys, "bo1:stats:sessions");
+    return eval(store, bo1_lua_stats, &keys, &args, decode_stats, cb, arg);
+}
+
 enum bo1_status bo1_sessions_notify_parse(const char *channel, char out[32])
 {
     static const char prefix[] = "bo1:{";

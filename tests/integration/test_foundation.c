@@ -198,12 +198,17 @@ END_TEST
  * (with its TYPE line) from the first scrape. */
 START_TEST(test_metrics_has_every_family_api_md_lists)
 {
-    static const char *const families[] = {
-        "bo1_http_requests_total", "bo1_http_request_duration_seconds",
-        "bo1_sessions_running",    "bo1_sessions_finished_total",
-        "bo1_llm_calls_total",     "bo1_llm_tokens_total",
-        "bo1_llm_cost_usd_total",  "bo1_sse_clients",
-        "bo1_redis_errors_total",  NULL};
+    static const char *const families[] = {"bo1_http_requests_total",
+                                           "bo1_http_request_duration_seconds",
+                                           "bo1_sessions_running",
+                                           "bo1_sessions_finished_total",
+                                           "bo1_llm_calls_total",
+                                           "bo1_llm_tokens_total",
+                                           "bo1_llm_cost_usd_total",
+                                           "bo1_sse_clients",
+                                           "bo1_redis_errors_total",
+                                           "bo1_sessions",
+                                           NULL};
     struct h_resp r;
     char *ct;
 
