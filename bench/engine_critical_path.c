@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "bo1/embed.h"
 #include "bo1/engine.h"
 #include "bo1/llm.h"
@@ -79,93 +80,12 @@ struct tramp {
     void *arg;
 };
 
-static double mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static long peak_rss_kb(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
-}
-
 static void sample_heap(struct run *r)
 {
     struct mallinfo2 mi = mallinfo2();
 
     if (mi.uordblks > r->heap_peak)
         r->heap_peak = mi.uordblks;
-}
-
-static int free_port(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port = -1;
-
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static int port_open(int port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int ok;
-
-    if (fd < 0)
-        return 0;
-    ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return ok;
-}
-
-static pid_t start_fake(const char *path, int port, unsigned latency)
-{
-    char portbuf[16];
-    char latbuf[16];
-    pid_t pid;
-
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    snprintf(latbuf, sizeof(latbuf), "%u", latency);
-    pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
-            _exit(126);
-        execl(path, path, "--port", portbuf, "--latency-ms", latbuf, "--seed", "7", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 500 && pid > 0; i++) {
-        if (port_open(port))
-            return pid;
-        usleep(10000);
-    }
-    if (pid > 0)
-        kill(pid, SIGKILL);
-    return -1;
 }
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)
@@ -200,7 +120,7 @@ static size_t call_begin(struct run *r, const char *task, int embed)
 {
     size_t i = r->n_calls < MAX_CALLS ? r->n_calls++ : MAX_CALLS - 1;
 
-    r->calls[i].s = mono_s();
+    r->calls[i].s = bench_mono_s();
     r->calls[i].e = 0;
     r->calls[i].embed = embed;
     snprintf(r->calls[i].task, sizeof(r->calls[i].task), "%s", task ? task : "?");
@@ -212,7 +132,7 @@ static void on_model_done(const struct bo1_llm_response *resp, void *arg)
 {
     struct tramp *t = arg;
 
-    t->r->calls[t->idx].e = mono_s();
+    t->r->calls[t->idx].e = bench_mono_s();
     sample_heap(t->r);
     t->cb(resp, t->arg);
     free(t);
@@ -241,7 +161,7 @@ static void on_embed_done(enum bo1_status st, const float *const *vecs, size_t n
 {
     struct tramp *t = arg;
 
-    t->r->calls[t->idx].e = mono_s();
+    t->r->calls[t->idx].e = bench_mono_s();
     sample_heap(t->r);
     t->ecb(st, vecs, n, dim, t->arg);
     free(t);
@@ -295,7 +215,7 @@ static void fx_publish(void *ctx, const char *sid, const char *type, json_t *dat
         const char *st = json_string_value(json_object_get(data, "status"));
         if (st && (!strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
             r->done = 1;
-            r->t_end = mono_s();
+            r->t_end = bench_mono_s();
             snprintf(r->final_status, sizeof(r->final_status), "%s", st);
             uv_timer_start(&r->stopper, on_stopper, 0, 0);
         }
@@ -438,14 +358,14 @@ static int deliberate(const char *base, const char *statement, unsigned latency,
     }
     json_decref(req);
     r.heap_base = r.heap_peak = mallinfo2().uordblks;
-    c0 = cpu_s();
-    r.t_start = mono_s();
+    c0 = bench_cpu_s();
+    r.t_start = bench_mono_s();
     if (bo1_engine_start(r.e, r.s) != BO1_OK) {
         fprintf(stderr, "start failed\n");
         return 1;
     }
     bo1_loop_run(r.loop);
-    cpu = cpu_s() - c0;
+    cpu = bench_cpu_s() - c0;
     if (!r.done) {
         fprintf(stderr, "the deliberation did not finish\n");
         rc = 1;
@@ -480,7 +400,7 @@ static int deliberate(const char *base, const char *statement, unsigned latency,
     printf("  cpu %.3f s (engine + gateway, this process); peak heap in use +%.1f MiB over "
            "%.1f MiB before; process peak RSS %ld MiB\n",
            cpu, (double)(r.heap_peak - r.heap_base) / (1 << 20), (double)r.heap_base / (1 << 20),
-           peak_rss_kb() / 1024);
+           bench_peak_rss_kb() / 1024);
     printf("  tokens: input %ld, output %ld, cache_write %ld, cache_read %ld; cache-read share "
            "%.1f %% of input-side tokens; cost $%.4f\n",
            in, out, cw, cr, (in + cw + cr) ? 100.0 * (double)cr / (double)(in + cw + cr) : 0.0,
@@ -562,8 +482,8 @@ int main(int argc, char **argv)
     }
     if (load_assets() != 0)
         return 1;
-    port = free_port();
-    pid = start_fake(fake, port, latency);
+    port = bench_free_port();
+    pid = bench_start_fake(fake, port, latency, 7);
     if (pid < 0) {
         fprintf(stderr, "could not start %s\n", fake);
         return 1;

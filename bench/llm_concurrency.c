@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "bo1/llm.h"
 #include "bo1/loop.h"
 
@@ -35,87 +36,6 @@ static int ok_count;
 static int fail_count;
 static enum bo1_status first_error;
 static char first_message[512];
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static long peak_rss_kb(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
-}
-
-static int free_port(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port = -1;
-
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static int port_open(int port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int ok;
-
-    if (fd < 0)
-        return 0;
-    ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    close(fd);
-    return ok;
-}
-
-static pid_t start_fake(const char *path, int port, unsigned latency)
-{
-    char portbuf[16];
-    char latbuf[16];
-    pid_t pid;
-
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    snprintf(latbuf, sizeof(latbuf), "%u", latency);
-    pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
-            _exit(126);
-        execl(path, path, "--port", portbuf, "--latency-ms", latbuf, "--seed", "1", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 500 && pid > 0; i++) {
-        if (port_open(port))
-            return pid;
-        usleep(10000);
-    }
-    if (pid > 0)
-        kill(pid, SIGKILL);
-    return -1;
-}
 
 static unsigned long long connections_opened(struct bo1_llm *gw)
 {
@@ -203,8 +123,8 @@ int main(int argc, char **argv)
     }
     if (calls == 0 || rounds == 0)
         return 2;
-    port = free_port();
-    pid = start_fake(fake, port, latency);
+    port = bench_free_port();
+    pid = bench_start_fake(fake, port, latency, 1);
     if (pid < 0) {
         fprintf(stderr, "could not start %s\n", fake);
         return 1;
@@ -228,8 +148,8 @@ int main(int argc, char **argv)
     printf("llm_concurrency: %u concurrent calls, fake latency %u ms, provider %s\n", calls,
            latency, openai ? "openai" : "anthropic");
     for (unsigned r = 1; r <= rounds; r++) {
-        double t0 = now_s();
-        double c0 = cpu_s();
+        double t0 = bench_mono_s();
+        double c0 = bench_cpu_s();
         double wall;
         double cpu;
         unsigned long long conns0 = connections_opened(gw);
@@ -244,11 +164,11 @@ int main(int argc, char **argv)
         }
         while (pending > 0)
             uv_run(bo1_loop_uv(loop), UV_RUN_DEFAULT);
-        wall = now_s() - t0;
-        cpu = cpu_s() - c0;
+        wall = bench_mono_s() - t0;
+        cpu = bench_cpu_s() - c0;
         printf("round %u: wall %.3f s, ok %d, failed %d, cpu %.1f us/call, peak rss %ld KiB, "
                "new connections %llu\n",
-               r, wall, ok_count, fail_count, cpu * 1e6 / calls, peak_rss_kb(),
+               r, wall, ok_count, fail_count, cpu * 1e6 / calls, bench_peak_rss_kb(),
                connections_opened(gw) - conns0);
         if (fail_count) {
             printf("  first failure: %s: %s\n", bo1_status_name(first_error), first_message);
