@@ -188,12 +188,15 @@ int h_redis_start(struct h_proc *p)
     return h_redis_start_on(p, h_free_port());
 }
 
-int h_redis_start_on(struct h_proc *p, int port)
+/* redis-server on @port with its data in a directory kept per port (and per mode), so a
+ * restart on the same port finds it; @aof: append-only file with fsync always. */
+static int redis_start(struct h_proc *p, int port, int aof)
 {
     char dir[128];
     char portbuf[16];
 
-    snprintf(dir, sizeof(dir), "/tmp/bo1-itest-redis-%d-%d", (int)getpid(), port);
+    snprintf(dir, sizeof(dir), "/tmp/bo1-itest-redis-%s%d-%d", aof ? "aof-" : "", (int)getpid(),
+             port);
     mkdir(dir, 0700);
     snprintf(portbuf, sizeof(portbuf), "%d", port);
     char *argv[] = {"redis-server",
@@ -206,38 +209,23 @@ int h_redis_start_on(struct h_proc *p, int port)
                     "--save",
                     "",
                     "--appendonly",
-                    "no",
-                    "--maxmemory-policy",
-                    "noeviction",
-                    NULL};
-    return h_proc_start(p, argv, NULL, port, 5000);
-}
-
-int h_redis_start_aof(struct h_proc *p, int port)
-{
-    char dir[128];
-    char portbuf[16];
-
-    snprintf(dir, sizeof(dir), "/tmp/bo1-itest-redis-aof-%d-%d", (int)getpid(), port);
-    mkdir(dir, 0700);
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    char *argv[] = {"redis-server",
-                    "--port",
-                    portbuf,
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    dir,
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "yes",
+                    aof ? "yes" : "no",
                     "--appendfsync",
                     "always",
                     "--maxmemory-policy",
                     "noeviction",
                     NULL};
     return h_proc_start(p, argv, NULL, port, 5000);
+}
+
+int h_redis_start_on(struct h_proc *p, int port)
+{
+    return redis_start(p, port, 0);
+}
+
+int h_redis_start_aof(struct h_proc *p, int port)
+{
+    return redis_start(p, port, 1);
 }
 
 int h_bo1d_start(struct h_proc *p, int redis_port, char *const envp[])
@@ -263,6 +251,52 @@ int h_bo1d_start(struct h_proc *p, int redis_port, char *const envp[])
         env[n++] = envp[i];
     env[n] = NULL;
     return h_proc_start(p, argv, env, port, 10000);
+}
+
+int h_fake_start(struct h_proc *p, int latency_ms)
+{
+    const char *bin = h_env_path("BO1_TEST_FAKE_LLM");
+    int port = h_free_port();
+    char portbuf[16];
+    char latbuf[16];
+    char *argv[] = {(char *)bin, "--port", portbuf, "--latency-ms", latbuf, "--seed", "7", NULL};
+
+    if (!bin)
+        return -1;
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    snprintf(latbuf, sizeof(latbuf), "%d", latency_ms);
+    return h_proc_start(p, argv, NULL, port, 5000);
+}
+
+int h_bo1d_start_fake(struct h_proc *p, int redis_port, int fake_port, const char *api_key,
+                      const char *const extra[])
+{
+    char urls[3][160];
+    char key[160];
+    char *env[48];
+    size_t n = 0;
+
+    snprintf(urls[0], sizeof(urls[0]), "ANTHROPIC_BASE_URL=http://127.0.0.1:%d", fake_port);
+    snprintf(urls[1], sizeof(urls[1]), "VOYAGE_BASE_URL=http://127.0.0.1:%d", fake_port);
+    snprintf(urls[2], sizeof(urls[2]), "BO1_EXPORTS_DIR=/tmp/bo1-itest-exports-%d", (int)getpid());
+    snprintf(key, sizeof(key), "BO1_API_KEYS=%s", api_key);
+    env[n++] = urls[0];
+    env[n++] = urls[1];
+    env[n++] = urls[2];
+    env[n++] = key;
+    env[n++] = "ANTHROPIC_API_KEY=sk-ant-fake";
+    env[n++] = "VOYAGE_API_KEY=pa-fake";
+    env[n++] = "BO1_RATE_CONTROL_PER_MIN=10000";
+    env[n++] = "BO1_RATE_READS_PER_MIN=100000";
+    env[n++] = "BO1_RATE_CREATE_PER_MIN=1000";
+    env[n++] = "BO1_LLM_TIMEOUT_MS=5000";
+    for (size_t i = 0; extra && extra[i] && n < 47; i++)
+        env[n++] = (char *)extra[i];
+    env[n] = NULL;
+    /* h_bo1d_start copies the pointers into the child's environment before returning. */
+    if (h_bo1d_start(p, redis_port, env) != 0)
+        return -1;
+    return h_wait_ready(p->port, 10000);
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)

@@ -49,6 +49,18 @@ int h_redis_start_on(struct h_proc *p, int port);
 /** Start bo1d with @envp extra settings on a free port, Redis at @redis_port. */
 int h_bo1d_start(struct h_proc *p, int redis_port, char *const envp[]);
 
+/** Start bo1-fake-llm on a free port, @latency_ms per call, seed 7. Returns 0 on success. */
+int h_fake_start(struct h_proc *p, int latency_ms);
+
+/**
+ * Start bo1d against the fake on @fake_port (Anthropic and Voyage base URLs), with API key
+ * @api_key, generous rate limits, a 5 s model timeout, exports under /tmp, and @extra
+ * NAME=VALUE settings (NULL terminated, may be NULL) after those; wait until ready.
+ * Returns 0 on success.
+ */
+int h_bo1d_start_fake(struct h_proc *p, int redis_port, int fake_port, const char *api_key,
+                      const char *const extra[]);
+
 /**
  * One HTTP request to 127.0.0.1:@port. @headers: NULL-terminated "Name: value" list or NULL.
  * @body may be NULL. Returns 0 when a response arrived.

@@ -29,42 +29,13 @@ static struct h_proc bo1d_b;
 
 static void start_fake(void)
 {
-    const char *bin = h_env_path("BO1_TEST_FAKE_LLM");
-    int port = h_free_port();
-    char portbuf[16];
-    char *argv[] = {(char *)bin, "--port", portbuf, "--latency-ms", "5", "--seed", "7", NULL};
-
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    ck_assert_int_eq(h_proc_start(&fake, argv, NULL, port, 5000), 0);
+    ck_assert_int_eq(h_fake_start(&fake, 5), 0);
 }
 
 /* bo1d against the fake; @extra: more NAME=VALUE settings (NULL terminated) or NULL. */
 static void start_bo1d_on(struct h_proc *p, const char *const extra[])
 {
-    static char env_store[12][160];
-    char *env[40];
-    size_t n = 0;
-
-    snprintf(env_store[0], sizeof(env_store[0]), "ANTHROPIC_BASE_URL=http://127.0.0.1:%d",
-             fake.port);
-    snprintf(env_store[1], sizeof(env_store[1]), "VOYAGE_BASE_URL=http://127.0.0.1:%d", fake.port);
-    snprintf(env_store[2], sizeof(env_store[2]), "BO1_EXPORTS_DIR=/tmp/bo1-itest-exports-%d",
-             (int)getpid());
-    env[n++] = env_store[0];
-    env[n++] = env_store[1];
-    env[n++] = env_store[2];
-    env[n++] = "ANTHROPIC_API_KEY=sk-ant-fake";
-    env[n++] = "VOYAGE_API_KEY=pa-fake";
-    env[n++] = "BO1_API_KEYS=key-delib-0123456789";
-    env[n++] = "BO1_RATE_CONTROL_PER_MIN=10000";
-    env[n++] = "BO1_RATE_READS_PER_MIN=100000";
-    env[n++] = "BO1_RATE_CREATE_PER_MIN=1000";
-    env[n++] = "BO1_LLM_TIMEOUT_MS=5000";
-    for (size_t i = 0; extra && extra[i] && n < 38; i++)
-        env[n++] = (char *)extra[i];
-    env[n] = NULL;
-    ck_assert_int_eq(h_bo1d_start(p, redis.port, env), 0);
-    ck_assert_int_eq(h_wait_ready(p->port, 10000), 0);
+    ck_assert_int_eq(h_bo1d_start_fake(p, redis.port, fake.port, "key-delib-0123456789", extra), 0);
 }
 
 static void start_bo1d(const char *const extra[])

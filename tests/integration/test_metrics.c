@@ -29,41 +29,15 @@ static const char *const statuses[8] = {"created", "queued",    "running", "awai
 
 static void start_fake(void)
 {
-    const char *bin = h_env_path("BO1_TEST_FAKE_LLM");
-    int port = h_free_port();
-    char portbuf[16];
-    char *argv[] = {(char *)bin, "--port", portbuf, "--latency-ms", "5", "--seed", "7", NULL};
-
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    ck_assert_int_eq(h_proc_start(&fake, argv, NULL, port, 5000), 0);
+    ck_assert_int_eq(h_fake_start(&fake, 5), 0);
 }
 
 static void start_bo1d(struct h_proc *p, const char *extra)
 {
-    static char env_store[4][160];
-    char *env[16];
-    size_t n = 0;
+    const char *const more[] = {extra, NULL};
 
-    snprintf(env_store[0], sizeof(env_store[0]), "ANTHROPIC_BASE_URL=http://127.0.0.1:%d",
-             fake.port);
-    snprintf(env_store[1], sizeof(env_store[1]), "VOYAGE_BASE_URL=http://127.0.0.1:%d", fake.port);
-    snprintf(env_store[2], sizeof(env_store[2]), "BO1_EXPORTS_DIR=/tmp/bo1-itest-metrics-%d",
-             (int)getpid());
-    env[n++] = env_store[0];
-    env[n++] = env_store[1];
-    env[n++] = env_store[2];
-    env[n++] = "ANTHROPIC_API_KEY=sk-ant-fake";
-    env[n++] = "VOYAGE_API_KEY=pa-fake";
-    env[n++] = "BO1_API_KEYS=key-metrics-0123456789";
-    env[n++] = "BO1_RATE_CONTROL_PER_MIN=10000";
-    env[n++] = "BO1_RATE_READS_PER_MIN=100000";
-    env[n++] = "BO1_RATE_CREATE_PER_MIN=1000";
-    env[n++] = "BO1_LLM_TIMEOUT_MS=5000";
-    if (extra)
-        env[n++] = (char *)extra;
-    env[n] = NULL;
-    ck_assert_int_eq(h_bo1d_start(p, redis.port, env), 0);
-    ck_assert_int_eq(h_wait_ready(p->port, 10000), 0);
+    ck_assert_int_eq(h_bo1d_start_fake(p, redis.port, fake.port, "key-metrics-0123456789", more),
+                     0);
 }
 
 static void setup(void)

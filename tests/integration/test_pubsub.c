@@ -35,38 +35,14 @@ static struct h_proc bo1d_b;
 
 static void start_fake(void)
 {
-    const char *bin = h_env_path("BO1_TEST_FAKE_LLM");
-    int port = h_free_port();
-    char portbuf[16];
-    char *argv[] = {(char *)bin, "--port", portbuf, "--latency-ms", "5", "--seed", "7", NULL};
-
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    ck_assert_int_eq(h_proc_start(&fake, argv, NULL, port, 5000), 0);
+    ck_assert_int_eq(h_fake_start(&fake, 5), 0);
 }
 
 static void start_bo1d(struct h_proc *p)
 {
-    static char env_store[3][160];
-    char *env[] = {env_store[0],
-                   env_store[1],
-                   env_store[2],
-                   "ANTHROPIC_API_KEY=sk-ant-fake",
-                   "VOYAGE_API_KEY=pa-fake",
-                   "BO1_API_KEYS=key-pubsub-0123456789",
-                   "BO1_RATE_CONTROL_PER_MIN=10000",
-                   "BO1_RATE_READS_PER_MIN=100000",
-                   "BO1_RATE_CREATE_PER_MIN=1000",
-                   "BO1_MAX_ACTIVE_SESSIONS=100",
-                   "BO1_LLM_TIMEOUT_MS=5000",
-                   NULL};
+    const char *const more[] = {"BO1_MAX_ACTIVE_SESSIONS=100", NULL};
 
-    snprintf(env_store[0], sizeof(env_store[0]), "ANTHROPIC_BASE_URL=http://127.0.0.1:%d",
-             fake.port);
-    snprintf(env_store[1], sizeof(env_store[1]), "VOYAGE_BASE_URL=http://127.0.0.1:%d", fake.port);
-    snprintf(env_store[2], sizeof(env_store[2]), "BO1_EXPORTS_DIR=/tmp/bo1-itest-exports-%d",
-             (int)getpid());
-    ck_assert_int_eq(h_bo1d_start(p, redis.port, env), 0);
-    ck_assert_int_eq(h_wait_ready(p->port, 10000), 0);
+    ck_assert_int_eq(h_bo1d_start_fake(p, redis.port, fake.port, "key-pubsub-0123456789", more), 0);
 }
 
 /* Every follower a test started, so that teardown can end the ones a failed test left
