@@ -555,29 +555,16 @@ static void fx_publish(void *ctx, const char *session_id, const char *type, json
     struct run *run = find_run(ctx, session_id);
     char iso[40];
     char *text;
-    int failed;
 
     if (!run || run->stopping) {
         json_decref(data);
         return;
     }
     bo1_clock_iso(bo1_clock_wall_ms(), iso);
-    failed = strcmp(type, "session.status") == 0 &&
-             json_is_string(json_object_get(data, "status")) &&
-             strcmp(json_string_value(json_object_get(data, "status")), "failed") == 0;
     text = dump_event(session_id, iso, type, data);
     if (text)
         json_array_append_new(run->events, json_string(text));
     free(text);
-    if (failed) {
-        /* The engine ends a failed session with session.status only; the event log (and
-         * so every SSE stream) ends with session.completed whatever the outcome. */
-        text = dump_event(session_id, iso, "session.completed",
-                          json_pack("{s:s}", "status", "failed"));
-        if (text)
-            json_array_append_new(run->events, json_string(text));
-        free(text);
-    }
     flush(run);
 }
 

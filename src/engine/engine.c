@@ -149,11 +149,17 @@ static double elapsed_of(struct bo1_session *s)
 
 static void emit_status(struct bo1_session *s, enum bo1_state from, enum bo1_event ev)
 {
+    enum bo1_session_status status = session_status_of(s->st);
+
     publish(s, "session.status",
-            json_pack("{s:s, s:s, s:s, s:s}", "status",
-                      bo1_session_status_name(session_status_of(s->st)), "state",
+            json_pack("{s:s, s:s, s:s, s:s}", "status", bo1_session_status_name(status), "state",
                       jstr(s->st, "state", ""), "previous", bo1_state_name(from), "event",
                       bo1_event_name(ev)));
+    /* Every log ends with session.completed, whatever the outcome: a failure ends it here
+     * (a completed session ends it after its final checkpoint; a user's cancel is ended by
+     * the store, which appends nothing after it). */
+    if (status == BO1_SESSION_FAILED)
+        publish(s, "session.completed", json_pack("{s:s}", "status", "failed"));
 }
 
 /* Apply a session event. The only place the session state changes. */

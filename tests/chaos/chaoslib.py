@@ -344,8 +344,8 @@ class SseFollower(threading.Thread):
 
 
 def is_terminal_event(etype, data):
-    # Every session's log ends with session.completed, whatever the outcome (the runner
-    # appends one after the engine's session.status failed; cancel appends one too); its
+    # Every session's log ends with session.completed, whatever the outcome (the engine
+    # publishes one right after its session.status failed; cancel appends one too); its
     # data.status says how it ended.
     return etype == "session.completed"
 

@@ -811,6 +811,18 @@ START_TEST(test_engine_synthesis_falls_back_to_fast_tier_then_fails)
     ck_assert_str_eq(jstr(json_object_get(st_of(&r), "error"), "code", ""), "SYNTHESIS_FAILED");
     ck_assert_int_eq(r.f.calls_by_task[task_index("synthesize")], 4);
     ck_assert_uint_gt(count_events(&r.f, "error"), 0);
+    /* the log ends with session.completed {status: failed}, right after the failed status */
+    {
+        const json_t *evs = r.f.events;
+        size_t n = json_array_size(evs);
+        const json_t *last = json_array_get(evs, n - 1);
+        const json_t *before = json_array_get(evs, n - 2);
+        ck_assert_str_eq(jstr(last, "type", ""), "session.completed");
+        ck_assert_str_eq(jstr(json_object_get(last, "data"), "status", ""), "failed");
+        ck_assert_str_eq(jstr(before, "type", ""), "session.status");
+        ck_assert_str_eq(jstr(json_object_get(before, "data"), "status", ""), "failed");
+        ck_assert_uint_eq(count_events(&r.f, "session.completed"), 1);
+    }
     run_end(&r);
 }
 END_TEST
