@@ -37,7 +37,7 @@ struct run {
     struct bo1_session *s;
     json_t *base_doc; /* the create document: id, problem, options, created_at, ... */
     json_t *events;   /* array of event texts not yet written */
-    json_t *ckpt;     /* latest checkpoint not yet written, or NULL */
+    int ckpt_due;     /* a checkpoint not yet written: the next write takes the state */
     json_t *write;    /* the write in flight or to retry: its EVAL argv after the keys count */
     unsigned long long write_seq;
     unsigned write_errors;     /* consecutive writes Redis refused with an error */
@@ -140,7 +140,6 @@ static void run_free(struct run *run)
     bo1_session_free(run->s);
     json_decref(run->base_doc);
     json_decref(run->events);
-    json_decref(run->ckpt);
     json_decref(run->write);
     free(run);
 }
@@ -201,6 +200,7 @@ static void run_release(struct run *run, int requeue)
 /* --- writing events and checkpoints --- */
 
 static void flush(struct run *run);
+static void flush_with(struct run *run, int may_take_state);
 
 static void write_report(struct run *run);
 
@@ -242,7 +242,7 @@ static void maybe_finish(struct run *run)
     struct bo1_runner *r = run->r;
 
     /* Callbacks still to come hold @run; the last of them comes back here. */
-    if (run->writing || run->polling || run->write || run->ckpt)
+    if (run->writing || run->polling || run->write || run->ckpt_due)
         return;
     if (!bo1_session_is_terminal(run->s) && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
         return;
@@ -334,25 +334,86 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     maybe_finish(run);
 }
 
-static json_t *make_doc(struct run *run, const json_t *state)
+/* json_dump_callback's output: appended to a struct bo1_buf. */
+static int on_dump(const char *p, size_t n, void *arg)
 {
-    json_t *doc = json_deep_copy(run->base_doc);
+    return bo1_buf_append(arg, p, n) == BO1_OK ? 0 : -1;
+}
+
+/* Append `"key":value` (compact) to @b, a comma first unless @b holds only the "{". */
+static int put_member(struct bo1_buf *b, const char *key, const json_t *value)
+{
+    json_t *k = json_string(key);
+    int rc = -1;
+
+    if (k && (b->len <= 1 || bo1_buf_append(b, ",", 1) == BO1_OK) &&
+        json_dump_callback(k, on_dump, b, JSON_ENCODE_ANY) == 0 &&
+        bo1_buf_append(b, ":", 1) == BO1_OK &&
+        json_dump_callback(value, on_dump, b, JSON_COMPACT | JSON_ENCODE_ANY) == 0)
+        rc = 0;
+    json_decref(k);
+    return rc;
+}
+
+/* The two texts a write stores, from the engine's state (borrowed): the checkpoint (the
+ * state, compact) and the session document (the create document, then every state member
+ * it lacks, then the API status and phase). The state is the largest thing a deliberation
+ * writes, once per write: each of its members is serialised once, into the checkpoint, and
+ * the same bytes are copied into the document; nothing is deep-copied.
+ * Returns 0 with both texts (caller frees), or -1 (out of memory; nothing to free). */
+static int dump_doc_and_ckpt(struct run *run, const json_t *state, char **doc_out, char **ckpt_out)
+{
+    struct bo1_buf doc, ck;
     const char *key;
     json_t *v;
+    json_t *phase = json_object_get(state, "state");
+    json_t *status = json_string(api_status(run));
+    int rc = status ? 0 : -1;
 
-    if (!doc)
-        return NULL;
+    bo1_buf_init(&doc, 0);
+    bo1_buf_init(&ck, 0);
+    if (rc == 0 &&
+        (bo1_buf_append(&doc, "{", 1) != BO1_OK || bo1_buf_append(&ck, "{", 1) != BO1_OK))
+        rc = -1;
+    json_object_foreach(run->base_doc, key, v)
+    {
+        if (rc == 0 && strcmp(key, "status") != 0 && strcmp(key, "phase") != 0)
+            rc = put_member(&doc, key, v);
+    }
     json_object_foreach((json_t *)state, key, v)
     {
-        if (!json_object_get(doc, key))
-            json_object_set(doc, key, v);
+        size_t from = ck.len;
+        if (rc == 0)
+            rc = put_member(&ck, key, v);
+        if (rc == 0 && !json_object_get(run->base_doc, key) && strcmp(key, "status") != 0 &&
+            strcmp(key, "phase") != 0) {
+            if (from > 1)
+                from++; /* the member without its leading comma */
+            if (doc.len > 1 && bo1_buf_append(&doc, ",", 1) != BO1_OK)
+                rc = -1;
+            if (rc == 0 && bo1_buf_append(&doc, ck.data + from, ck.len - from) != BO1_OK)
+                rc = -1;
+        }
     }
-    json_object_set_new(doc, "status", json_string(api_status(run)));
+    if (rc == 0)
+        rc = put_member(&doc, "status", status);
     /* API.md lists "phase" in the session state: once the engine runs, it is the engine's
      * state (the create document starts with "intake"). */
-    v = json_object_get(state, "state");
-    json_object_set_new(doc, "phase", json_is_string(v) ? json_incref(v) : json_string("intake"));
-    return doc;
+    if (rc == 0 && json_is_string(phase))
+        rc = put_member(&doc, "phase", phase);
+    else if (rc == 0)
+        rc = bo1_buf_puts(&doc, ",\"phase\":\"intake\"") == BO1_OK ? 0 : -1;
+    if (rc == 0 &&
+        (bo1_buf_append(&doc, "}", 1) != BO1_OK || bo1_buf_append(&ck, "}", 1) != BO1_OK))
+        rc = -1;
+    json_decref(status);
+    if (rc == 0) {
+        *doc_out = bo1_buf_take(&doc);
+        *ckpt_out = bo1_buf_take(&ck);
+    }
+    bo1_buf_fini(&doc);
+    bo1_buf_fini(&ck);
+    return rc;
 }
 
 /* Send run->write (built before, or kept for a retry). */
@@ -372,7 +433,16 @@ static void send_write(struct run *run)
 
 static void flush(struct run *run)
 {
+    flush_with(run, 1);
+}
+
+/* Write what is pending. @may_take_state: the engine is between steps (the caller is not
+ * inside an engine call, or it is the checkpoint effect), so its state can be written;
+ * otherwise (an event published in the middle of a step) a due checkpoint waits. */
+static void flush_with(struct run *run, int may_take_state)
+{
     struct bo1_runner *r = run->r;
+    const json_t *state = run->s ? bo1_session_state(run->s) : NULL;
     char keys[4][64];
     char buf[72];
     char *doc_text = NULL;
@@ -394,20 +464,18 @@ static void flush(struct run *run)
         write_report(run);
         return;
     }
-    /* Events wait for the checkpoint that covers them, unless nothing follows. */
-    if (!run->ckpt && !(json_array_size(run->events) && bo1_session_is_terminal(run->s)))
+    /* Events wait for the checkpoint that covers them, unless nothing follows. The write
+     * takes the state as it is now, which covers every event published until now: the
+     * engine checkpointed it, and what changed since (answers recorded into their slots,
+     * a batch issued) is resumable as it stands (engine.md, "Batches, the pump,
+     * checkpoints"); a checkpoint taken while a write was in flight costs nothing until
+     * the write goes. */
+    if (!run->ckpt_due && !(json_array_size(run->events) && bo1_session_is_terminal(run->s)))
         return;
-    if (run->ckpt) {
-        json_t *doc = make_doc(run, run->ckpt);
-        doc_text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-        ckpt_text = json_dumps(run->ckpt, JSON_COMPACT);
-        json_decref(doc);
-        if (!doc_text || !ckpt_text) {
-            free(doc_text);
-            free(ckpt_text);
-            return;
-        }
-    }
+    if (run->ckpt_due && (!may_take_state || !state))
+        return;
+    if (run->ckpt_due && dump_doc_and_ckpt(run, state, &doc_text, &ckpt_text) != 0)
+        return;
     w = json_array();
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
     snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
@@ -418,7 +486,7 @@ static void flush(struct run *run)
     json_array_append_new(w, json_string(r->instance));
     snprintf(buf, sizeof(buf), "%u", r->opt.events_max);
     json_array_append_new(w, json_string(buf));
-    json_array_append_new(w, json_string(run->ckpt ? api_status(run) : ""));
+    json_array_append_new(w, json_string(run->ckpt_due ? api_status(run) : ""));
     json_array_append_new(w, json_string(doc_text ? doc_text : ""));
     snprintf(buf, sizeof(buf), "%lld", (long long)bo1_clock_wall_ms());
     json_array_append_new(w, json_string(buf));
@@ -429,9 +497,9 @@ static void flush(struct run *run)
     snprintf(buf, sizeof(buf), "%s:%llu", r->instance, ++run->write_seq);
     json_array_append_new(w, json_string(buf));
     /* The list's summary fields: the phase and the cost total, with each checkpoint. */
-    phase = run->ckpt ? json_string_value(json_object_get(run->ckpt, "state")) : NULL;
+    phase = run->ckpt_due ? json_string_value(json_object_get(state, "state")) : NULL;
     json_array_append_new(w, json_string(phase ? phase : ""));
-    cost = run->ckpt ? json_object_get(json_object_get(run->ckpt, "costs"), "total_usd") : NULL;
+    cost = run->ckpt_due ? json_object_get(json_object_get(state, "costs"), "total_usd") : NULL;
     if (json_is_number(cost))
         snprintf(buf, sizeof(buf), "%.17g", json_number_value(cost));
     else
@@ -446,8 +514,7 @@ static void flush(struct run *run)
     }
     /* What is in the write is no longer pending, whether it goes now or on a retry. */
     json_array_clear(run->events);
-    json_decref(run->ckpt);
-    run->ckpt = NULL;
+    run->ckpt_due = 0;
     run->write = w;
     send_write(run);
 }
@@ -537,16 +604,14 @@ static enum bo1_status fx_embed(void *ctx, const char *session_id, const char *c
     return bo1_embed_texts(r->emb, session_id, texts, n, cb, arg);
 }
 
-static void fx_checkpoint(void *ctx, const char *session_id, json_t *state)
+static void fx_checkpoint(void *ctx, const char *session_id, const json_t *state)
 {
     struct run *run = find_run(ctx, session_id);
 
-    if (!run || run->stopping) {
-        json_decref(state);
+    (void)state; /* the session's own state: flush() takes it, now or when the write goes */
+    if (!run || run->stopping)
         return;
-    }
-    json_decref(run->ckpt);
-    run->ckpt = state;
+    run->ckpt_due = 1;
     flush(run);
 }
 
@@ -565,7 +630,7 @@ static void fx_publish(void *ctx, const char *session_id, const char *type, json
     if (text)
         json_array_append_new(run->events, json_string(text));
     free(text);
-    flush(run);
+    flush_with(run, 0);
 }
 
 static double fx_now(void *ctx)
@@ -848,8 +913,7 @@ static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
                 if (!here->stopping && !bo1_session_is_terminal(here->s)) {
                     if (bo1_session_status(here->s) == BO1_SESSION_PAUSED)
                         bo1_engine_unpause(r->engine, here->s);
-                    if (!here->ckpt)
-                        here->ckpt = json_deep_copy(bo1_session_state(here->s));
+                    here->ckpt_due = 1;
                     flush(here);
                 }
             } else if (!here)

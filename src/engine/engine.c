@@ -56,11 +56,9 @@ static void publish(struct bo1_session *s, const char *type, json_t *data)
 
 static void checkpoint(struct bo1_session *s)
 {
-    if (s->e->fx.checkpoint) {
-        json_t *copy = json_deep_copy(s->st);
-        if (copy)
-            s->e->fx.checkpoint(s->e->fx.ctx, bo1_session_id(s), copy);
-    }
+    /* No copy: the effect serialises (or copies) what it keeps during the call. */
+    if (s->e->fx.checkpoint)
+        s->e->fx.checkpoint(s->e->fx.ctx, bo1_session_id(s), s->st);
 }
 
 static void set_str(json_t *o, const char *k, const char *v)
