@@ -559,8 +559,9 @@ static void write_report(struct run *run)
     if (r->exports_dir && r->exports_dir[0] && !run->exported) {
         run->exported = 1; /* once, even if storing the report must be retried */
         json_t *paths = NULL;
-        enum bo1_status xst = bo1_report_export_state(state, r->exports_dir,
-                                                      (double)bo1_clock_wall_ms() / 1000.0, &paths);
+        /* The texts just rendered for Redis are the files' contents too. */
+        enum bo1_status xst = bo1_report_export_rendered(
+            run->id, &md, &js, r->exports_dir, (double)bo1_clock_wall_ms() / 1000.0, &paths);
         json_decref(paths);
         if (xst != BO1_OK)
             bo1_log_warn(NULL,
