@@ -616,13 +616,26 @@ static void fx_checkpoint(void *ctx, const char *session_id, const json_t *state
     flush(run);
 }
 
+/* The engine's session.status for a pause or a cancel. The engine pauses and cancels only
+ * when the runner has read the user's action from the session hash (obey_user), and the
+ * control script that set it has already logged it (session.status by the user, and for a
+ * cancel the terminal session.completed): the engine's event would log the same status a
+ * second time, so it is not written. One user action, one status event. */
+static int is_users_status(const char *type, const json_t *data)
+{
+    const char *ev = json_string_value(json_object_get(data, "event"));
+
+    return strcmp(type, "session.status") == 0 && ev &&
+           (strcmp(ev, "pause") == 0 || strcmp(ev, "cancel") == 0);
+}
+
 static void fx_publish(void *ctx, const char *session_id, const char *type, json_t *data)
 {
     struct run *run = find_run(ctx, session_id);
     char iso[40];
     char *text;
 
-    if (!run || run->stopping) {
+    if (!run || run->stopping || is_users_status(type, data)) {
         json_decref(data);
         return;
     }
@@ -893,6 +906,24 @@ static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *r
     flush(run);
 }
 
+/* The user resumed a session whose engine never paused here (the pause and the resume both
+ * landed between two polls): the log has the user's paused and queued, and, like any
+ * resume, gets the status the session continues with from this instance. */
+static void log_resume_here(struct run *run)
+{
+    char iso[40];
+    const char *state = json_string_value(json_object_get(bo1_session_state(run->s), "state"));
+    char *text;
+
+    bo1_clock_iso(bo1_clock_wall_ms(), iso);
+    text = dump_event(run->id, iso, "session.status",
+                      json_pack("{s:s, s:s?, s:s, s:s}", "status", api_status(run), "state", state,
+                                "previous", "paused", "event", "resume"));
+    if (text)
+        json_array_append_new(run->events, json_string(text));
+    free(text);
+}
+
 static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
 {
     struct claim *c = arg;
@@ -912,8 +943,11 @@ static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
                  * resumed. */
                 ack_entry(r, c->entry);
                 if (!here->stopping && !bo1_session_is_terminal(here->s)) {
+                    const char *was = elem(reply, 2);
                     if (bo1_session_status(here->s) == BO1_SESSION_PAUSED)
-                        bo1_engine_unpause(r->engine, here->s);
+                        bo1_engine_unpause(r->engine, here->s); /* logs its resume */
+                    else if (was && strcmp(was, "queued") == 0)
+                        log_resume_here(here);
                     here->ckpt_due = 1;
                     flush(here);
                 }
