@@ -38,7 +38,12 @@ struct run {
     json_t *base_doc; /* the create document: id, problem, options, created_at, ... */
     json_t *events;   /* array of event texts not yet written */
     int ckpt_due;     /* a checkpoint not yet written: the next write takes the state */
-    json_t *write;    /* the write in flight or to retry: its EVAL argv after the keys count */
+    /* The ledger's entries as text ("e1,e2,..."): the ledger only grows and its entries never
+     * change once appended (engine.md), so each write serialises only the new ones. */
+    struct bo1_buf ledger_text;
+    size_t ledger_n;     /* entries in ledger_text */
+    json_t *ledger_last; /* the last of them (a reference), to notice another ledger */
+    json_t *write;       /* the write in flight or to retry: its EVAL argv after the keys count */
     unsigned long long write_seq;
     unsigned write_errors;     /* consecutive writes Redis refused with an error */
     int64_t write_retry_at_ms; /* after such an error, not before this time */
@@ -141,6 +146,8 @@ static void run_free(struct run *run)
     json_decref(run->base_doc);
     json_decref(run->events);
     json_decref(run->write);
+    json_decref(run->ledger_last);
+    bo1_buf_fini(&run->ledger_text);
     free(run);
 }
 
@@ -355,6 +362,37 @@ static int put_member(struct bo1_buf *b, const char *key, const json_t *value)
     return rc;
 }
 
+/* Append `"ledger":[...]` for the state's @ledger to @b, from the run's cache of the entries'
+ * text plus the entries appended since. Returns 0 or -1 (out of memory). */
+static int put_ledger(struct run *run, struct bo1_buf *b, const json_t *ledger)
+{
+    size_t n = json_array_size(ledger);
+
+    if (run->ledger_n > n ||
+        (run->ledger_n && json_array_get(ledger, run->ledger_n - 1) != run->ledger_last)) {
+        bo1_buf_reset(&run->ledger_text); /* not the ledger cached: start again */
+        run->ledger_n = 0;
+    }
+    for (; run->ledger_n < n; run->ledger_n++) {
+        json_t *e = json_array_get(ledger, run->ledger_n);
+        if ((run->ledger_n && bo1_buf_append(&run->ledger_text, ",", 1) != BO1_OK) ||
+            json_dump_callback(e, on_dump, &run->ledger_text, JSON_COMPACT) != 0) {
+            bo1_buf_reset(&run->ledger_text);
+            run->ledger_n = 0;
+            return -1;
+        }
+        json_decref(run->ledger_last);
+        run->ledger_last = json_incref(e);
+    }
+    if ((b->len > 1 && bo1_buf_append(b, ",", 1) != BO1_OK) ||
+        bo1_buf_puts(b, "\"ledger\":[") != BO1_OK ||
+        bo1_buf_append(b, run->ledger_text.len ? run->ledger_text.data : "",
+                       run->ledger_text.len) != BO1_OK ||
+        bo1_buf_append(b, "]", 1) != BO1_OK)
+        return -1;
+    return 0;
+}
+
 /* The two texts a write stores, from the engine's state (borrowed): the checkpoint (the
  * state, compact) and the session document (the create document, then every state member
  * it lacks, then the API status and phase). The state is the largest thing a deliberation
@@ -383,7 +421,9 @@ static int dump_doc_and_ckpt(struct run *run, const json_t *state, char **doc_ou
     json_object_foreach((json_t *)state, key, v)
     {
         size_t from = ck.len;
-        if (rc == 0)
+        if (rc == 0 && strcmp(key, "ledger") == 0 && json_is_array(v))
+            rc = put_ledger(run, &ck, v);
+        else if (rc == 0)
             rc = put_member(&ck, key, v);
         if (rc == 0 && !json_object_get(run->base_doc, key) && strcmp(key, "status") != 0 &&
             strcmp(key, "phase") != 0) {
@@ -844,6 +884,7 @@ static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *r
         ack_entry(r, c->entry);
         return;
     }
+    bo1_buf_init(&run->ledger_text, 0);
     run->r = r;
     snprintf(run->id, sizeof(run->id), "%s", c->id);
     snprintf(run->job_entry, sizeof(run->job_entry), "%s", c->entry);
