@@ -345,7 +345,7 @@ static void ledger_add(struct bo1_session *s, const char *owner, const json_t *b
     set_int(entry, "attempt", jint(slot, "attempt", 0));
     set_str(entry, "status", bo1_status_name(r->status));
     set_num(entry, "at", now_s(s->e));
-    json_array_append_new(ledger, entry);
+    json_array_append_new(ledger, entry); /* never changed again: the runner caches its text */
 
     set_num(costs, "total_usd", jnum(costs, "total_usd", 0) + cost);
     static const char *const groups[][2] = {
