@@ -18,7 +18,8 @@
  *     engine started_at -> finished_at) and the critical-path ratio from the ledger (each
  *     call's end "at" and "latency_ms"; chain from the last call back through the call that
  *     ended latest before each one started; model latency = chain length x L). With PIDs:
- *     CPU seconds of each process over the run and bo1d's peak RSS (VmHWM).
+ *     CPU seconds of each process over the run, of bo1d's libuv loop thread (the thread named
+ *     "bo1-loop" in /proc/PID/task/TID/comm), and bo1d's peak RSS (VmHWM).
  *
  * Usage: see above. Exit status 0 when every check passed. */
 #include <arpa/inet.h>
