@@ -499,9 +499,11 @@ static void flush_with(struct run *run, int may_take_state)
         return;
     }
     /* The report is stored before the terminal status and events, so a client that saw the
-     * session end can fetch it at once. */
+     * session end can fetch it at once. It is rendered from the state, so only between
+     * steps (the engine's final checkpoint comes right after). */
     if (bo1_session_is_terminal(run->s) && !run->report_done) {
-        write_report(run);
+        if (may_take_state)
+            write_report(run);
         return;
     }
     /* Events wait for the checkpoint that covers them, unless nothing follows. The write
