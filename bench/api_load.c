@@ -18,11 +18,13 @@
  *     engine started_at -> finished_at) and the critical-path ratio from the ledger (each
  *     call's end "at" and "latency_ms"; chain from the last call back through the call that
  *     ended latest before each one started; model latency = chain length x L). With PIDs:
- *     CPU seconds of each process over the run and bo1d's peak RSS (VmHWM).
+ *     CPU seconds of each process over the run, of bo1d's libuv loop thread (the thread named
+ *     "bo1-loop" in /proc/PID/task/TID/comm), and bo1d's peak RSS (VmHWM).
  *
  * Usage: see above. Exit status 0 when every check passed. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -64,17 +66,14 @@ static double iso_to_s(const char *iso)
 
 /* ---- process figures from /proc ---- */
 
-static double proc_cpu_s(long pid)
+/* CPU seconds (user + system) from a /proc stat file: a process's or one thread's. */
+static double stat_cpu_s(const char *path)
 {
-    char path[64];
     char buf[2048];
     unsigned long ut = 0, st = 0;
     FILE *f;
     char *p;
 
-    if (pid <= 0)
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
     f = fopen(path, "r");
     if (!f)
         return 0;
@@ -88,6 +87,52 @@ static double proc_cpu_s(long pid)
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
         return 0;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double proc_cpu_s(long pid)
+{
+    char path[64];
+
+    if (pid <= 0)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    return stat_cpu_s(path);
+}
+
+/* CPU seconds of bo1d's libuv loop thread (named "bo1-loop"; without such a thread, an older
+ * build, the busiest thread), or -1. */
+static double loop_thread_cpu_s(long pid)
+{
+    char path[96];
+    char comm[32];
+    double best = -1, named = -1;
+    DIR *d;
+    struct dirent *de;
+
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+    d = opendir(path);
+    if (!d)
+        return -1;
+    while ((de = readdir(d))) {
+        FILE *f;
+        double cpu;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/stat", pid, de->d_name);
+        cpu = stat_cpu_s(path);
+        if (cpu > best)
+            best = cpu;
+        snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/comm", pid, de->d_name);
+        f = fopen(path, "r");
+        if (f && fgets(comm, sizeof(comm), f) && strncmp(comm, "bo1-loop", 8) == 0)
+            named = cpu;
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return named >= 0 ? named : best;
 }
 
 static long proc_status_kb(long pid, const char *field)
@@ -706,7 +751,7 @@ static int run_many(int n, unsigned latency_ms, long server_pid, long fake_pid, 
     char **ids = calloc((size_t)n, sizeof(*ids));
     int *ended = calloc((size_t)n, sizeof(*ended));
     double cpu_b0 = proc_cpu_s(server_pid), cpu_f0 = proc_cpu_s(fake_pid),
-           cpu_r0 = proc_cpu_s(redis_pid);
+           cpu_r0 = proc_cpu_s(redis_pid), cpu_l0 = loop_thread_cpu_s(server_pid);
     long rss0 = proc_status_kb(server_pid, "VmRSS");
     double t0 = wall_s(), deadline = t0 + 600;
     int left = n, created = 0, completed = 0;
@@ -770,7 +815,7 @@ static int run_many(int n, unsigned latency_ms, long server_pid, long fake_pid, 
     }
     double t_end = wall_s();
     double cpu_b = proc_cpu_s(server_pid) - cpu_b0, cpu_f = proc_cpu_s(fake_pid) - cpu_f0,
-           cpu_r = proc_cpu_s(redis_pid) - cpu_r0;
+           cpu_r = proc_cpu_s(redis_pid) - cpu_r0, cpu_l = loop_thread_cpu_s(server_pid) - cpu_l0;
     long hwm = proc_status_kb(server_pid, "VmHWM");
 
     double *walls = calloc((size_t)n, sizeof(double)), *engine = calloc((size_t)n, sizeof(double)),
@@ -824,6 +869,11 @@ static int run_many(int n, unsigned latency_ms, long server_pid, long fake_pid, 
                "peak %ld KiB -> %.1f KiB per concurrent deliberation\n",
                cpu_b, completed ? cpu_b / completed : 0, rss0, hwm,
                completed ? (double)(hwm - rss0) / completed : 0);
+    if (server_pid > 0 && cpu_l0 >= 0)
+        printf("  bo1d loop thread: %.2f CPU s = %.4f CPU s per deliberation; %.0f %% of the "
+               "wall time from the first create to the last finish\n",
+               cpu_l, completed ? cpu_l / completed : 0,
+               last_finished > t0 ? 100.0 * cpu_l / (last_finished - t0) : 0);
     if (fake_pid > 0 || redis_pid > 0)
         printf("  bo1-fake-llm: %.2f CPU s; redis: %.2f CPU s\n", cpu_f, cpu_r);
     if (completed != n)

@@ -185,7 +185,7 @@ static enum bo1_status fx_embed(void *ctx, const char *sid, const char *const *t
     return st;
 }
 
-static void fx_checkpoint(void *ctx, const char *sid, json_t *state)
+static void fx_checkpoint(void *ctx, const char *sid, const json_t *state)
 {
     struct run *r = ctx;
     char *text = json_dumps(state, JSON_COMPACT); /* what a store would do */
@@ -193,7 +193,6 @@ static void fx_checkpoint(void *ctx, const char *sid, json_t *state)
     (void)sid;
     sample_heap(r);
     free(text);
-    json_decref(state);
     r->checkpoints++;
 }
 

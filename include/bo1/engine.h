@@ -60,8 +60,11 @@ struct bo1_engine_effects {
      * uses its local hashed bag-of-words embedding. */
     enum bo1_status (*embed)(void *ctx, const char *session_id, const char *const *texts, size_t n,
                              bo1_embed_done_cb *cb, void *arg);
-    /* Save the checkpoint. Takes @state. May be NULL. */
-    void (*checkpoint)(void *ctx, const char *session_id, json_t *state);
+    /* Save the checkpoint. @state is the session's own state, borrowed for the call only
+     * (serialise or copy what is kept; the engine changes it once the call returns). The
+     * engine is between steps here and after any of its calls returns, so the state may
+     * also be taken later, from bo1_session_state(), at such a moment. May be NULL. */
+    void (*checkpoint)(void *ctx, const char *session_id, const json_t *state);
     /* Publish one event (spec/API.md types). The app adds session_id, ts and an id.
      * Takes @data. May be NULL. */
     void (*publish)(void *ctx, const char *session_id, const char *type, json_t *data);

@@ -34,3 +34,10 @@ enum bo1_status bo1_report_export(const struct bo1_session *s, const char *dir, 
 /** As bo1_report_export() from a state document. */
 enum bo1_status bo1_report_export_state(const json_t *state, const char *dir, double now_s,
                                         json_t **paths_out);
+
+/** As bo1_report_export() with the two reports already rendered (bo1_report_render_md(),
+ * bo1_report_render_json()) for the session @id. BO1_BAD_FIELD for an id unfit for a file
+ * name. */
+enum bo1_status bo1_report_export_rendered(const char *id, const struct bo1_buf *md,
+                                           const struct bo1_buf *js, const char *dir, double now_s,
+                                           json_t **paths_out);

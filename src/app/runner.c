@@ -37,8 +37,13 @@ struct run {
     struct bo1_session *s;
     json_t *base_doc; /* the create document: id, problem, options, created_at, ... */
     json_t *events;   /* array of event texts not yet written */
-    json_t *ckpt;     /* latest checkpoint not yet written, or NULL */
-    json_t *write;    /* the write in flight or to retry: its EVAL argv after the keys count */
+    int ckpt_due;     /* a checkpoint not yet written: the next write takes the state */
+    /* The ledger's entries as text ("e1,e2,..."): the ledger only grows and its entries never
+     * change once appended (engine.md), so each write serialises only the new ones. */
+    struct bo1_buf ledger_text;
+    size_t ledger_n;     /* entries in ledger_text */
+    json_t *ledger_last; /* the last of them (a reference), to notice another ledger */
+    json_t *write;       /* the write in flight or to retry: its EVAL argv after the keys count */
     unsigned long long write_seq;
     unsigned write_errors;     /* consecutive writes Redis refused with an error */
     int64_t write_retry_at_ms; /* after such an error, not before this time */
@@ -140,8 +145,9 @@ static void run_free(struct run *run)
     bo1_session_free(run->s);
     json_decref(run->base_doc);
     json_decref(run->events);
-    json_decref(run->ckpt);
     json_decref(run->write);
+    json_decref(run->ledger_last);
+    bo1_buf_fini(&run->ledger_text);
     free(run);
 }
 
@@ -201,6 +207,7 @@ static void run_release(struct run *run, int requeue)
 /* --- writing events and checkpoints --- */
 
 static void flush(struct run *run);
+static void flush_with(struct run *run, int may_take_state);
 
 static void write_report(struct run *run);
 
@@ -242,7 +249,7 @@ static void maybe_finish(struct run *run)
     struct bo1_runner *r = run->r;
 
     /* Callbacks still to come hold @run; the last of them comes back here. */
-    if (run->writing || run->polling || run->write || run->ckpt)
+    if (run->writing || run->polling || run->write || run->ckpt_due)
         return;
     if (!bo1_session_is_terminal(run->s) && bo1_session_status(run->s) != BO1_SESSION_PAUSED)
         return;
@@ -334,25 +341,119 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
     maybe_finish(run);
 }
 
-static json_t *make_doc(struct run *run, const json_t *state)
+/* json_dump_callback's output: appended to a struct bo1_buf. */
+static int on_dump(const char *p, size_t n, void *arg)
 {
-    json_t *doc = json_deep_copy(run->base_doc);
+    return bo1_buf_append(arg, p, n) == BO1_OK ? 0 : -1;
+}
+
+/* Append `"key":value` (compact) to @b, a comma first unless @b holds only the "{". */
+static int put_member(struct bo1_buf *b, const char *key, const json_t *value)
+{
+    json_t *k = json_string(key);
+    int rc = -1;
+
+    if (k && (b->len <= 1 || bo1_buf_append(b, ",", 1) == BO1_OK) &&
+        json_dump_callback(k, on_dump, b, JSON_ENCODE_ANY) == 0 &&
+        bo1_buf_append(b, ":", 1) == BO1_OK &&
+        json_dump_callback(value, on_dump, b, JSON_COMPACT | JSON_ENCODE_ANY) == 0)
+        rc = 0;
+    json_decref(k);
+    return rc;
+}
+
+/* Append `"ledger":[...]` for the state's @ledger to @b, from the run's cache of the entries'
+ * text plus the entries appended since. Returns 0 or -1 (out of memory). */
+static int put_ledger(struct run *run, struct bo1_buf *b, const json_t *ledger)
+{
+    size_t n = json_array_size(ledger);
+
+    if (run->ledger_n > n ||
+        (run->ledger_n && json_array_get(ledger, run->ledger_n - 1) != run->ledger_last)) {
+        bo1_buf_reset(&run->ledger_text); /* not the ledger cached: start again */
+        run->ledger_n = 0;
+    }
+    for (; run->ledger_n < n; run->ledger_n++) {
+        json_t *e = json_array_get(ledger, run->ledger_n);
+        if ((run->ledger_n && bo1_buf_append(&run->ledger_text, ",", 1) != BO1_OK) ||
+            json_dump_callback(e, on_dump, &run->ledger_text, JSON_COMPACT) != 0) {
+            bo1_buf_reset(&run->ledger_text);
+            run->ledger_n = 0;
+            return -1;
+        }
+        json_decref(run->ledger_last);
+        run->ledger_last = json_incref(e);
+    }
+    if ((b->len > 1 && bo1_buf_append(b, ",", 1) != BO1_OK) ||
+        bo1_buf_puts(b, "\"ledger\":[") != BO1_OK ||
+        bo1_buf_append(b, run->ledger_text.len ? run->ledger_text.data : "",
+                       run->ledger_text.len) != BO1_OK ||
+        bo1_buf_append(b, "]", 1) != BO1_OK)
+        return -1;
+    return 0;
+}
+
+/* The two texts a write stores, from the engine's state (borrowed): the checkpoint (the
+ * state, compact) and the session document (the create document, then every state member
+ * it lacks, then the API status and phase). The state is the largest thing a deliberation
+ * writes, once per write: each of its members is serialised once, into the checkpoint, and
+ * the same bytes are copied into the document; nothing is deep-copied.
+ * Returns 0 with both texts (caller frees), or -1 (out of memory; nothing to free). */
+static int dump_doc_and_ckpt(struct run *run, const json_t *state, char **doc_out, char **ckpt_out)
+{
+    struct bo1_buf doc, ck;
     const char *key;
     json_t *v;
+    json_t *phase = json_object_get(state, "state");
+    json_t *status = json_string(api_status(run));
+    int rc = status ? 0 : -1;
 
-    if (!doc)
-        return NULL;
+    bo1_buf_init(&doc, 0);
+    bo1_buf_init(&ck, 0);
+    if (rc == 0 &&
+        (bo1_buf_append(&doc, "{", 1) != BO1_OK || bo1_buf_append(&ck, "{", 1) != BO1_OK))
+        rc = -1;
+    json_object_foreach(run->base_doc, key, v)
+    {
+        if (rc == 0 && strcmp(key, "status") != 0 && strcmp(key, "phase") != 0)
+            rc = put_member(&doc, key, v);
+    }
     json_object_foreach((json_t *)state, key, v)
     {
-        if (!json_object_get(doc, key))
-            json_object_set(doc, key, v);
+        size_t from = ck.len;
+        if (rc == 0 && strcmp(key, "ledger") == 0 && json_is_array(v))
+            rc = put_ledger(run, &ck, v);
+        else if (rc == 0)
+            rc = put_member(&ck, key, v);
+        if (rc == 0 && !json_object_get(run->base_doc, key) && strcmp(key, "status") != 0 &&
+            strcmp(key, "phase") != 0) {
+            if (from > 1)
+                from++; /* the member without its leading comma */
+            if (doc.len > 1 && bo1_buf_append(&doc, ",", 1) != BO1_OK)
+                rc = -1;
+            if (rc == 0 && bo1_buf_append(&doc, ck.data + from, ck.len - from) != BO1_OK)
+                rc = -1;
+        }
     }
-    json_object_set_new(doc, "status", json_string(api_status(run)));
+    if (rc == 0)
+        rc = put_member(&doc, "status", status);
     /* API.md lists "phase" in the session state: once the engine runs, it is the engine's
      * state (the create document starts with "intake"). */
-    v = json_object_get(state, "state");
-    json_object_set_new(doc, "phase", json_is_string(v) ? json_incref(v) : json_string("intake"));
-    return doc;
+    if (rc == 0 && json_is_string(phase))
+        rc = put_member(&doc, "phase", phase);
+    else if (rc == 0)
+        rc = bo1_buf_puts(&doc, ",\"phase\":\"intake\"") == BO1_OK ? 0 : -1;
+    if (rc == 0 &&
+        (bo1_buf_append(&doc, "}", 1) != BO1_OK || bo1_buf_append(&ck, "}", 1) != BO1_OK))
+        rc = -1;
+    json_decref(status);
+    if (rc == 0) {
+        *doc_out = bo1_buf_take(&doc);
+        *ckpt_out = bo1_buf_take(&ck);
+    }
+    bo1_buf_fini(&doc);
+    bo1_buf_fini(&ck);
+    return rc;
 }
 
 /* Send run->write (built before, or kept for a retry). */
@@ -372,7 +473,16 @@ static void send_write(struct run *run)
 
 static void flush(struct run *run)
 {
+    flush_with(run, 1);
+}
+
+/* Write what is pending. @may_take_state: the engine is between steps (the caller is not
+ * inside an engine call, or it is the checkpoint effect), so its state can be written;
+ * otherwise (an event published in the middle of a step) a due checkpoint waits. */
+static void flush_with(struct run *run, int may_take_state)
+{
     struct bo1_runner *r = run->r;
+    const json_t *state = run->s ? bo1_session_state(run->s) : NULL;
     char keys[4][64];
     char buf[72];
     char *doc_text = NULL;
@@ -389,25 +499,25 @@ static void flush(struct run *run)
         return;
     }
     /* The report is stored before the terminal status and events, so a client that saw the
-     * session end can fetch it at once. */
+     * session end can fetch it at once. It is rendered from the state, so only between
+     * steps (the engine's final checkpoint comes right after). */
     if (bo1_session_is_terminal(run->s) && !run->report_done) {
-        write_report(run);
+        if (may_take_state)
+            write_report(run);
         return;
     }
-    /* Events wait for the checkpoint that covers them, unless nothing follows. */
-    if (!run->ckpt && !(json_array_size(run->events) && bo1_session_is_terminal(run->s)))
+    /* Events wait for the checkpoint that covers them, unless nothing follows. The write
+     * takes the state as it is now, which covers every event published until now: the
+     * engine checkpointed it, and what changed since (answers recorded into their slots,
+     * a batch issued) is resumable as it stands (engine.md, "Batches, the pump,
+     * checkpoints"); a checkpoint taken while a write was in flight costs nothing until
+     * the write goes. */
+    if (!run->ckpt_due && !(json_array_size(run->events) && bo1_session_is_terminal(run->s)))
         return;
-    if (run->ckpt) {
-        json_t *doc = make_doc(run, run->ckpt);
-        doc_text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-        ckpt_text = json_dumps(run->ckpt, JSON_COMPACT);
-        json_decref(doc);
-        if (!doc_text || !ckpt_text) {
-            free(doc_text);
-            free(ckpt_text);
-            return;
-        }
-    }
+    if (run->ckpt_due && (!may_take_state || !state))
+        return;
+    if (run->ckpt_due && dump_doc_and_ckpt(run, state, &doc_text, &ckpt_text) != 0)
+        return;
     w = json_array();
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
     snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:events", run->id);
@@ -418,7 +528,7 @@ static void flush(struct run *run)
     json_array_append_new(w, json_string(r->instance));
     snprintf(buf, sizeof(buf), "%u", r->opt.events_max);
     json_array_append_new(w, json_string(buf));
-    json_array_append_new(w, json_string(run->ckpt ? api_status(run) : ""));
+    json_array_append_new(w, json_string(run->ckpt_due ? api_status(run) : ""));
     json_array_append_new(w, json_string(doc_text ? doc_text : ""));
     snprintf(buf, sizeof(buf), "%lld", (long long)bo1_clock_wall_ms());
     json_array_append_new(w, json_string(buf));
@@ -429,9 +539,9 @@ static void flush(struct run *run)
     snprintf(buf, sizeof(buf), "%s:%llu", r->instance, ++run->write_seq);
     json_array_append_new(w, json_string(buf));
     /* The list's summary fields: the phase and the cost total, with each checkpoint. */
-    phase = run->ckpt ? json_string_value(json_object_get(run->ckpt, "state")) : NULL;
+    phase = run->ckpt_due ? json_string_value(json_object_get(state, "state")) : NULL;
     json_array_append_new(w, json_string(phase ? phase : ""));
-    cost = run->ckpt ? json_object_get(json_object_get(run->ckpt, "costs"), "total_usd") : NULL;
+    cost = run->ckpt_due ? json_object_get(json_object_get(state, "costs"), "total_usd") : NULL;
     if (json_is_number(cost))
         snprintf(buf, sizeof(buf), "%.17g", json_number_value(cost));
     else
@@ -446,8 +556,7 @@ static void flush(struct run *run)
     }
     /* What is in the write is no longer pending, whether it goes now or on a retry. */
     json_array_clear(run->events);
-    json_decref(run->ckpt);
-    run->ckpt = NULL;
+    run->ckpt_due = 0;
     run->write = w;
     send_write(run);
 }
@@ -492,8 +601,9 @@ static void write_report(struct run *run)
     if (r->exports_dir && r->exports_dir[0] && !run->exported) {
         run->exported = 1; /* once, even if storing the report must be retried */
         json_t *paths = NULL;
-        enum bo1_status xst = bo1_report_export_state(state, r->exports_dir,
-                                                      (double)bo1_clock_wall_ms() / 1000.0, &paths);
+        /* The texts just rendered for Redis are the files' contents too. */
+        enum bo1_status xst = bo1_report_export_rendered(
+            run->id, &md, &js, r->exports_dir, (double)bo1_clock_wall_ms() / 1000.0, &paths);
         json_decref(paths);
         if (xst != BO1_OK)
             bo1_log_warn(NULL,
@@ -537,17 +647,28 @@ static enum bo1_status fx_embed(void *ctx, const char *session_id, const char *c
     return bo1_embed_texts(r->emb, session_id, texts, n, cb, arg);
 }
 
-static void fx_checkpoint(void *ctx, const char *session_id, json_t *state)
+static void fx_checkpoint(void *ctx, const char *session_id, const json_t *state)
 {
     struct run *run = find_run(ctx, session_id);
 
-    if (!run || run->stopping) {
-        json_decref(state);
+    (void)state; /* the session's own state: flush() takes it, now or when the write goes */
+    if (!run || run->stopping)
         return;
-    }
-    json_decref(run->ckpt);
-    run->ckpt = state;
+    run->ckpt_due = 1;
     flush(run);
+}
+
+/* The engine's session.status for a pause or a cancel. The engine pauses and cancels only
+ * when the runner has read the user's action from the session hash (obey_user), and the
+ * control script that set it has already logged it (session.status by the user, and for a
+ * cancel the terminal session.completed): the engine's event would log the same status a
+ * second time, so it is not written. One user action, one status event. */
+static int is_users_status(const char *type, const json_t *data)
+{
+    const char *ev = json_string_value(json_object_get(data, "event"));
+
+    return strcmp(type, "session.status") == 0 && ev &&
+           (strcmp(ev, "pause") == 0 || strcmp(ev, "cancel") == 0);
 }
 
 static void fx_publish(void *ctx, const char *session_id, const char *type, json_t *data)
@@ -556,7 +677,7 @@ static void fx_publish(void *ctx, const char *session_id, const char *type, json
     char iso[40];
     char *text;
 
-    if (!run || run->stopping) {
+    if (!run || run->stopping || is_users_status(type, data)) {
         json_decref(data);
         return;
     }
@@ -565,7 +686,7 @@ static void fx_publish(void *ctx, const char *session_id, const char *type, json
     if (text)
         json_array_append_new(run->events, json_string(text));
     free(text);
-    flush(run);
+    flush_with(run, 0);
 }
 
 static double fx_now(void *ctx)
@@ -765,6 +886,7 @@ static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *r
         ack_entry(r, c->entry);
         return;
     }
+    bo1_buf_init(&run->ledger_text, 0);
     run->r = r;
     snprintf(run->id, sizeof(run->id), "%s", c->id);
     snprintf(run->job_entry, sizeof(run->job_entry), "%s", c->entry);
@@ -827,6 +949,24 @@ static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *r
     flush(run);
 }
 
+/* The user resumed a session whose engine never paused here (the pause and the resume both
+ * landed between two polls): the log has the user's paused and queued, and, like any
+ * resume, gets the status the session continues with from this instance. */
+static void log_resume_here(struct run *run)
+{
+    char iso[40];
+    const char *state = json_string_value(json_object_get(bo1_session_state(run->s), "state"));
+    char *text;
+
+    bo1_clock_iso(bo1_clock_wall_ms(), iso);
+    text = dump_event(run->id, iso, "session.status",
+                      json_pack("{s:s, s:s?, s:s, s:s}", "status", api_status(run), "state", state,
+                                "previous", "paused", "event", "resume"));
+    if (text)
+        json_array_append_new(run->events, json_string(text));
+    free(text);
+}
+
 static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
 {
     struct claim *c = arg;
@@ -846,10 +986,12 @@ static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
                  * resumed. */
                 ack_entry(r, c->entry);
                 if (!here->stopping && !bo1_session_is_terminal(here->s)) {
+                    const char *was = elem(reply, 2);
                     if (bo1_session_status(here->s) == BO1_SESSION_PAUSED)
-                        bo1_engine_unpause(r->engine, here->s);
-                    if (!here->ckpt)
-                        here->ckpt = json_deep_copy(bo1_session_state(here->s));
+                        bo1_engine_unpause(r->engine, here->s); /* logs its resume */
+                    else if (was && strcmp(was, "queued") == 0)
+                        log_resume_here(here);
+                    here->ckpt_due = 1;
                     flush(here);
                 }
             } else if (!here)

@@ -56,11 +56,9 @@ static void publish(struct bo1_session *s, const char *type, json_t *data)
 
 static void checkpoint(struct bo1_session *s)
 {
-    if (s->e->fx.checkpoint) {
-        json_t *copy = json_deep_copy(s->st);
-        if (copy)
-            s->e->fx.checkpoint(s->e->fx.ctx, bo1_session_id(s), copy);
-    }
+    /* No copy: the effect serialises (or copies) what it keeps during the call. */
+    if (s->e->fx.checkpoint)
+        s->e->fx.checkpoint(s->e->fx.ctx, bo1_session_id(s), s->st);
 }
 
 static void set_str(json_t *o, const char *k, const char *v)
@@ -347,7 +345,7 @@ static void ledger_add(struct bo1_session *s, const char *owner, const json_t *b
     set_int(entry, "attempt", jint(slot, "attempt", 0));
     set_str(entry, "status", bo1_status_name(r->status));
     set_num(entry, "at", now_s(s->e));
-    json_array_append_new(ledger, entry);
+    json_array_append_new(ledger, entry); /* never changed again: the runner caches its text */
 
     set_num(costs, "total_usd", jnum(costs, "total_usd", 0) + cost);
     static const char *const groups[][2] = {

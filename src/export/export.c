@@ -62,11 +62,10 @@ static int safe_id(const char *id)
     return 1;
 }
 
-enum bo1_status bo1_report_export_state(const json_t *state, const char *dir, double now_s,
-                                        json_t **paths_out)
+enum bo1_status bo1_report_export_rendered(const char *id, const struct bo1_buf *md,
+                                           const struct bo1_buf *js, const char *dir, double now_s,
+                                           json_t **paths_out)
 {
-    const char *id = rj_str(state, "id", "");
-    struct bo1_buf md, js;
     char stamp[32], p_md[4096], p_js[4096];
     time_t t = (time_t)now_s;
     struct tm tm;
@@ -81,19 +80,34 @@ enum bo1_status bo1_report_export_state(const json_t *state, const char *dir, do
     if (snprintf(p_md, sizeof(p_md), "%s/%s_%s.md", dir, id, stamp) >= (int)sizeof(p_md) ||
         snprintf(p_js, sizeof(p_js), "%s/%s_%s.json", dir, id, stamp) >= (int)sizeof(p_js))
         return BO1_IO_ERROR;
-    bo1_buf_init(&md, 0);
-    bo1_buf_init(&js, 0);
     st = mkdirs(dir);
     if (st == BO1_OK)
-        st = bo1_report_render_md(state, &md);
+        st = write_file(p_md, md);
+    if (st == BO1_OK)
+        st = write_file(p_js, js);
+    if (st == BO1_OK && paths_out)
+        *paths_out = json_pack("[s, s]", p_md, p_js);
+    return st;
+}
+
+enum bo1_status bo1_report_export_state(const json_t *state, const char *dir, double now_s,
+                                        json_t **paths_out)
+{
+    const char *id = rj_str(state, "id", "");
+    struct bo1_buf md, js;
+    enum bo1_status st;
+
+    if (paths_out)
+        *paths_out = NULL;
+    if (!safe_id(id))
+        return BO1_BAD_FIELD;
+    bo1_buf_init(&md, 0);
+    bo1_buf_init(&js, 0);
+    st = bo1_report_render_md(state, &md);
     if (st == BO1_OK)
         st = bo1_report_render_json(state, &js);
     if (st == BO1_OK)
-        st = write_file(p_md, &md);
-    if (st == BO1_OK)
-        st = write_file(p_js, &js);
-    if (st == BO1_OK && paths_out)
-        *paths_out = json_pack("[s, s]", p_md, p_js);
+        st = bo1_report_export_rendered(id, &md, &js, dir, now_s, paths_out);
     bo1_buf_fini(&md);
     bo1_buf_fini(&js);
     return st;

@@ -29,11 +29,19 @@ double rj_num(const json_t *o, const char *k, double dflt)
     return json_is_number(v) ? json_number_value(v) : dflt;
 }
 
-static json_t *copy_or(const json_t *v, json_t *dflt)
+/* A part of the state for the report: a deep copy, or with @share the state's own value
+ * (a reference: the renderers only read the report and free it before they return, so the
+ * state is never changed through it and no copy is needed). */
+static json_t *part(const json_t *v, int share)
+{
+    return share ? json_incref((json_t *)v) : json_deep_copy(v);
+}
+
+static json_t *copy_or(const json_t *v, json_t *dflt, int share)
 {
     if (v) {
         json_decref(dflt);
-        return json_deep_copy(v);
+        return part(v, share);
     }
     return dflt;
 }
@@ -105,7 +113,7 @@ static const char *persona_name(const json_t *sp, const char *code)
     return rj_str(m, code, code);
 }
 
-static json_t *transcript_of(const json_t *st)
+static json_t *transcript_of(const json_t *st, int share)
 {
     json_t *out = json_array();
     const json_t *sps = json_object_get(st, "sub_problems");
@@ -134,14 +142,15 @@ static json_t *transcript_of(const json_t *st)
                 "sat_out",     "summary",      "metrics",  NULL};
             for (size_t k = 0; keys[k]; k++)
                 if (json_object_get(ro, keys[k]))
-                    json_object_set_new(t, keys[k], json_deep_copy(json_object_get(ro, keys[k])));
+                    json_object_set_new(t, keys[k], part(json_object_get(ro, keys[k]), share));
             json_array_append_new(out, t);
         }
     }
     return out;
 }
 
-json_t *bo1_report_json(const json_t *st)
+/* The report object; @share: see part(). */
+static json_t *report_build(const json_t *st, int share)
 {
     const json_t *fin, *problem, *sps;
     json_t *r, *subs, *stops, *title_j;
@@ -206,16 +215,17 @@ json_t *bo1_report_json(const json_t *st)
         }
         json_array_append_new(
             subs,
-            json_pack("{s:s, s:s, s:i, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:s, s:b}", "id",
-                      rj_str(sp, "id", ""), "goal", rj_str(sp, "goal", ""), "complexity",
-                      (int)rj_num(sp, "complexity", 0), "dependencies",
-                      copy_or(json_object_get(sp, "dependencies"), json_array()), "board", members,
-                      "rounds", (int)json_array_size(rounds), "stop", copy_or(stop, json_null()),
-                      "votes", copy_or(json_object_get(sp, "votes"), json_array()), "vote_result",
-                      copy_or(json_object_get(sp, "vote_result"), json_null()), "synthesis",
-                      copy_or(json_object_get(sp, "synthesis"), json_null()), "sat_out", sat_out,
-                      "synthesis_source", rj_str(sp, "synthesis_source", ""), "board_fallback",
-                      json_is_true(json_object_get(json_object_get(sp, "board"), "fallback"))));
+            json_pack(
+                "{s:s, s:s, s:i, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:s, s:b}", "id",
+                rj_str(sp, "id", ""), "goal", rj_str(sp, "goal", ""), "complexity",
+                (int)rj_num(sp, "complexity", 0), "dependencies",
+                copy_or(json_object_get(sp, "dependencies"), json_array(), share), "board", members,
+                "rounds", (int)json_array_size(rounds), "stop", copy_or(stop, json_null(), share),
+                "votes", copy_or(json_object_get(sp, "votes"), json_array(), share), "vote_result",
+                copy_or(json_object_get(sp, "vote_result"), json_null(), share), "synthesis",
+                copy_or(json_object_get(sp, "synthesis"), json_null(), share), "sat_out", sat_out,
+                "synthesis_source", rj_str(sp, "synthesis_source", ""), "board_fallback",
+                json_is_true(json_object_get(json_object_get(sp, "board"), "fallback"))));
     }
     if (json_object_get(st, "halt")) {
         char *text = report_stop_text(json_object_get(st, "halt"));
@@ -234,8 +244,13 @@ json_t *bo1_report_json(const json_t *st)
                                 started, "finished_at", finished, "duration_s",
                                 finished > 0 && started > 0 ? finished - started : 0.0, "waited_s",
                                 rj_num(st, "waited_s", 0));
-    json_t *costs = copy_or(json_object_get(st, "costs"), json_object());
-    json_object_set_new(costs, "ledger", copy_or(json_object_get(st, "ledger"), json_array()));
+    /* Keys are added to the costs: with @share a shallow copy of the state's. */
+    const json_t *costs_st = json_object_get(st, "costs");
+    json_t *costs = !costs_st ? json_object()
+                    : share   ? json_copy((json_t *)costs_st)
+                              : json_deep_copy(costs_st);
+    json_object_set_new(costs, "ledger",
+                        copy_or(json_object_get(st, "ledger"), json_array(), share));
     json_object_set_new(costs, "budget_usd",
                         json_real(rj_num(json_object_get(st, "options"), "budget_usd", 0)));
 
@@ -256,30 +271,30 @@ json_t *bo1_report_json(const json_t *st)
     }
     if (json_is_true(json_object_get(st, "simulated")))
         json_object_set_new(r, "simulated_note", json_string(simulated_note));
-    json_object_set_new(r, "problem", json_deep_copy(problem));
-    json_object_set_new(r, "final_synthesis", copy_or(fin, json_null()));
+    json_object_set_new(r, "problem", part(problem, share));
+    json_object_set_new(r, "final_synthesis", copy_or(fin, json_null(), share));
     static const char *const lists[] = {
         "dissent",        "risks",     "conditions", "implementation_steps",
         "open_questions", "conflicts", "roadmap",    NULL};
     for (size_t i = 0; lists[i]; i++) {
         const json_t *v = json_object_get(fin, lists[i]);
-        json_object_set_new(r, lists[i], json_is_array(v) ? json_deep_copy(v) : json_array());
+        json_object_set_new(r, lists[i], json_is_array(v) ? part(v, share) : json_array());
     }
     json_object_set_new(r, "sub_problems", subs);
     json_object_set_new(r, "why_stopped", stops);
     json_object_set_new(r, "halted", json_boolean(json_object_get(st, "halt") != NULL));
     json_object_set_new(r, "assumptions",
-                        copy_or(json_object_get(st, "assumptions"), json_array()));
+                        copy_or(json_object_get(st, "assumptions"), json_array(), share));
     json_object_set_new(
         r, "clarifications",
-        copy_or(json_object_get(json_object_get(st, "clarify"), "history"), json_array()));
+        copy_or(json_object_get(json_object_get(st, "clarify"), "history"), json_array(), share));
     json_object_set_new(r, "decomposition",
-                        copy_or(json_object_get(st, "decomposition"), json_object()));
-    json_object_set_new(r, "notes", copy_or(json_object_get(st, "notes"), json_array()));
+                        copy_or(json_object_get(st, "decomposition"), json_object(), share));
+    json_object_set_new(r, "notes", copy_or(json_object_get(st, "notes"), json_array(), share));
     json_object_set_new(r, "interjections",
-                        copy_or(json_object_get(st, "interjections"), json_array()));
-    json_object_set_new(r, "error", copy_or(json_object_get(st, "error"), json_null()));
-    json_object_set_new(r, "transcript", transcript_of(st));
+                        copy_or(json_object_get(st, "interjections"), json_array(), share));
+    json_object_set_new(r, "error", copy_or(json_object_get(st, "error"), json_null(), share));
+    json_object_set_new(r, "transcript", transcript_of(st, share));
     json_object_set_new(r, "costs", costs);
     json_object_set_new(r, "timings", timings);
     json_object_set_new(r, "models",
@@ -288,9 +303,19 @@ json_t *bo1_report_json(const json_t *st)
     return r;
 }
 
+json_t *bo1_report_json(const json_t *st)
+{
+    return report_build(st, 0);
+}
+
+json_t *report_json_shared(const json_t *st)
+{
+    return report_build(st, 1);
+}
+
 enum bo1_status bo1_report_render_json(const json_t *state, struct bo1_buf *out)
 {
-    json_t *r = bo1_report_json(state);
+    json_t *r = report_json_shared(state);
     char *text;
     enum bo1_status st;
 

@@ -511,7 +511,7 @@ static enum bo1_status render(const json_t *r, struct bo1_buf *b)
 
 enum bo1_status bo1_report_render_md(const json_t *state, struct bo1_buf *out)
 {
-    json_t *r = bo1_report_json(state);
+    json_t *r = report_json_shared(state);
     enum bo1_status st;
 
     if (!r)

@@ -119,8 +119,10 @@ static void reply_result(struct job *j, const struct bo1_sessions_result *res)
     }
     notify_changed(j, res);
     switch (j->kind) {
+    /* The documents get "links" at their top level only: a shallow copy of the store's
+     * result (its members shared, never changed) is enough. */
     case JOB_CREATE: {
-        json_t *doc = json_deep_copy(res->result);
+        json_t *doc = json_copy(res->result);
         const char *id = json_string_value(json_object_get(doc, "id"));
         char loc[96];
         snprintf(loc, sizeof(loc), "/api/v1/sessions/%s", id ? id : "");
@@ -132,7 +134,7 @@ static void reply_result(struct job *j, const struct bo1_sessions_result *res)
         break;
     }
     case JOB_GET: {
-        json_t *doc = json_deep_copy(res->result);
+        json_t *doc = json_copy(res->result);
         json_object_set_new(doc, "links", links(j->id));
         bo1_reply_json(req, 200, doc);
         break;
@@ -153,7 +155,7 @@ static void reply_result(struct job *j, const struct bo1_sessions_result *res)
         if (strcmp(j->action, "delete") == 0) {
             bo1_reply_no_content(req);
         } else {
-            json_t *doc = json_deep_copy(res->result);
+            json_t *doc = json_copy(res->result);
             json_object_set_new(doc, "links", links(j->id));
             bo1_reply_json(req, 200, doc);
         }

@@ -896,6 +896,134 @@ START_TEST(test_pause_and_resume_in_each_phase)
 }
 END_TEST
 
+/* The session.status events of @log with data.status @status, from index @from on. */
+static size_t count_status(const json_t *log, const char *status, size_t from)
+{
+    size_t n = 0;
+
+    for (size_t i = from; i < json_array_size(log); i++) {
+        const json_t *ev = json_array_get(log, i);
+        if (strcmp(str_or(ev, "type"), "session.status") == 0 &&
+            strcmp(str_or(json_object_get(ev, "data"), "status"), status) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* Index of the last session.status event with data.status @status, or the log's size. */
+static size_t last_status_at(const json_t *log, const char *status)
+{
+    for (size_t i = json_array_size(log); i-- > 0;) {
+        const json_t *ev = json_array_get(log, i);
+        if (strcmp(str_or(ev, "type"), "session.status") == 0 &&
+            strcmp(str_or(json_object_get(ev, "data"), "status"), status) == 0)
+            return i;
+    }
+    return json_array_size(log);
+}
+
+/* Wait until the session document's phase (the engine's state in the last checkpoint) is
+ * @want: the engine itself has stopped (paused) at its step boundary. */
+static void wait_phase(const char *id, const char *want, int ms)
+{
+    long long deadline = h_now_ms() + ms;
+
+    for (;;) {
+        json_t *j = api_json(200, "GET", NULL, "/api/v1/sessions/%s", id);
+        int done = strcmp(str_or(j, "phase"), want) == 0;
+        json_decref(j);
+        if (done)
+            return;
+        ck_assert_msg(h_now_ms() < deadline, "session %s: phase never %s", id, want);
+        h_sleep_ms(20);
+    }
+}
+
+/* One user action, one session.status event: a pause logs `paused` once (the API's event,
+ * by the user; the engine stopping at its step boundary adds no second one), a resume logs
+ * `queued` once and then `running` once when an instance continues the session, a cancel
+ * logs `cancelled` once; also for a pause while awaiting input. */
+START_TEST(test_one_status_event_per_user_action)
+{
+    char *id;
+    json_t *log;
+    size_t at;
+
+    start_bo1d(NULL);
+    fake_faults("[{\"task\":\"contribute\",\"latency_ms\":300}]");
+    id = create(STEP " [fake:rounds=4]", NULL);
+    json_decref(wait_event(id, "round.started", 15000));
+
+    for (int cycle = 1; cycle <= 2; cycle++) {
+        json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", id));
+        wait_status(id, "paused", 5000);
+        wait_phase(id, "paused", 10000); /* the engine has stopped and checkpointed */
+        h_sleep_ms(300);                 /* a second event would be written by now */
+        log = all_events(id);
+        ck_assert_uint_eq(count_status(log, "paused", 0), (size_t)cycle);
+        at = last_status_at(log, "paused");
+        ck_assert_str_eq(str_or(json_object_get(json_array_get(log, at), "data"), "by"), "user");
+        json_decref(log);
+
+        json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/resume", id));
+        wait_status(id, "running", 5000);
+        /* The instance that continues it logs running: wait for it, then for a duplicate. */
+        for (long long deadline = h_now_ms() + 10000;; h_sleep_ms(20)) {
+            log = all_events(id);
+            at = last_status_at(log, "paused");
+            size_t n = count_status(log, "running", at);
+            json_decref(log);
+            if (n > 0)
+                break;
+            ck_assert_msg(h_now_ms() < deadline, "no running event after the resume");
+        }
+        h_sleep_ms(300);
+        log = all_events(id);
+        at = last_status_at(log, "paused");
+        ck_assert_uint_eq(count_status(log, "paused", 0), (size_t)cycle);
+        ck_assert_uint_eq(count_status(log, "queued", at), 1);
+        ck_assert_uint_eq(count_status(log, "running", at), 1);
+        ck_assert_uint_lt(last_status_at(log, "queued"), last_status_at(log, "running"));
+        json_decref(log);
+    }
+
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/cancel", id));
+    check_status(id, 1, "cancelled");
+    h_sleep_ms(600); /* the runner notices the cancel and stops */
+    log = all_events(id);
+    assert_log_sane(log);
+    ck_assert_uint_eq(count_status(log, "cancelled", 0), 1);
+    ck_assert_uint_eq(count_status(log, "paused", 0), 2);
+    json_decref(log);
+    free(id);
+    fake_faults("{\"faults\":[],\"replace\":true}");
+
+    /* Awaiting input: the pause is logged once too, the resume once (queued, then the
+     * instance's awaiting_input). */
+    id = create(STEP " [fake:clarify=1] [fake:rounds=1]", NULL);
+    wait_status(id, "awaiting_input", 10000);
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/pause", id));
+    wait_phase(id, "paused", 10000);
+    h_sleep_ms(300);
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/resume", id));
+    wait_phase(id, "awaiting_input", 10000);
+    h_sleep_ms(300);
+    log = all_events(id);
+    ck_assert_uint_eq(count_status(log, "paused", 0), 1);
+    at = last_status_at(log, "paused");
+    ck_assert_uint_eq(count_status(log, "queued", at), 1);
+    ck_assert_uint_eq(count_status(log, "awaiting_input", at), 1);
+    json_decref(log);
+    json_decref(api_json(200, "POST", NULL, "/api/v1/sessions/%s/cancel", id));
+    h_sleep_ms(600);
+    log = all_events(id);
+    assert_log_sane(log);
+    ck_assert_uint_eq(count_status(log, "cancelled", 0), 1);
+    json_decref(log);
+    free(id);
+}
+END_TEST
+
 /* Pause then resume at once, many times, at varying gaps, while the board deliberates: a
  * resume that lands while the runner's write of its pause is on the way must not be undone
  * by that write (the session then stayed paused although the resume had answered 200).
@@ -936,6 +1064,10 @@ START_TEST(test_resume_right_after_pause_is_never_lost)
     {
         json_t *log = all_events(id);
         assert_log_sane(log);
+        /* One paused and one queued status event per pause and resume, whether the engine
+         * had stopped for the pause or not. */
+        ck_assert_uint_eq(count_status(log, "paused", 0), (size_t)resumed);
+        ck_assert_uint_eq(count_status(log, "queued", 0), (size_t)resumed + 1);
         json_decref(log);
     }
     free(id);
@@ -1715,6 +1847,7 @@ static Suite *deliberation_suite(void)
         T(test_sse_replay_from_the_middle_equals_the_tail),
         T(test_pause_and_resume_in_each_phase),
         T(test_resume_right_after_pause_is_never_lost),
+        T(test_one_status_event_per_user_action),
         T(test_cancel_in_different_phases),
         T(test_clarification_answered),
         T(test_clarification_times_out),

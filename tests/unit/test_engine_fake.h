@@ -396,11 +396,11 @@ __attribute__((unused)) static enum bo1_status fake_embed(void *ctx, const char 
     return BO1_OK;
 }
 
-static void fake_checkpoint(void *ctx, const char *sid, json_t *state)
+static void fake_checkpoint(void *ctx, const char *sid, const json_t *state)
 {
     struct fake *f = ctx;
     (void)sid;
-    json_array_append_new(f->checkpoints, state);
+    json_array_append_new(f->checkpoints, json_deep_copy(state));
 }
 
 static void fake_publish(void *ctx, const char *sid, const char *type, json_t *data)

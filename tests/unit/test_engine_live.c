@@ -123,7 +123,7 @@ static enum bo1_status app_embed(void *ctx, const char *sid, const char *const *
     return bo1_embed_texts(a->emb, sid, texts, n, cb, arg);
 }
 
-static void app_checkpoint(void *ctx, const char *sid, json_t *state)
+static void app_checkpoint(void *ctx, const char *sid, const json_t *state)
 {
     struct app *a = ctx;
     (void)sid;
@@ -131,7 +131,6 @@ static void app_checkpoint(void *ctx, const char *sid, json_t *state)
     char *text = json_dumps(state, JSON_COMPACT);
     ck_assert_ptr_nonnull(text);
     free(text);
-    json_decref(state);
     a->checkpoints++;
 }
 
