@@ -153,12 +153,16 @@ check "POST answers is accepted ($code)" test "$code" = 202 -o "$code" = 200
 check "the answered session completes" wait_status "$ID2" completed 200
 
 # 3. Cancelled mid-run, resumed SSE, listing, and the error paths (where leaks hide).
+#    Its model calls are slowed (300 ms each) so the cancel lands mid-run however fast the
+#    engine is; a fixed sleep before the cancel once let the session complete first.
+curl -s -o /dev/null -X POST "http://127.0.0.1:$FAKE_PORT/_fake/faults" \
+  -d '{"contains":"billing stack","latency_ms":300}'
 code=$(curl -s -o "$WORK/create3.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
   "$BASE/api/v1/sessions" \
   -d '{"problem":{"statement":"Move the billing stack to a new provider? [fake:subproblems=3] [fake:rounds=3]"},"options":{"clarify":false}}')
 ID3=$(json_get "$WORK/create3.json" 'j["id"]')
 check "a third session is created" test "$code" = 201 -a -n "$ID3"
-sleep 1
+check "it runs" wait_status "$ID3" running 60
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/api/v1/sessions/$ID3/cancel")
 check "POST cancel is accepted ($code)" test "$code" = 202 -o "$code" = 200
 check "the cancelled session ends cancelled" wait_status "$ID3" cancelled 120
