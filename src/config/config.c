@@ -47,9 +47,9 @@ static const struct knob knobs[] = {
     {"BO1_REQUEST_TIMEOUT_S", KNOB_UINT, FIELD(request_timeout_s), 1, 3600, "60", NULL,
      "a request (line, headers and body) must arrive in full within this, else the connection "
      "is closed (slowloris that trickles bytes)"},
-    {"BO1_MAX_URI_BYTES", KNOB_UINT, FIELD(max_uri_bytes), 256, 65536, "8192", NULL,
+    {"BO1_MAX_URI_BYTES", KNOB_UINT, FIELD(max_uri_bytes), 256, 65536, "4096", NULL,
      "longest accepted request target (path and query); longer gets 414"},
-    {"BO1_MAX_HEADER_BYTES", KNOB_UINT, FIELD(max_header_bytes), 1024, 65536, "16384", NULL,
+    {"BO1_MAX_HEADER_BYTES", KNOB_UINT, FIELD(max_header_bytes), 1024, 65536, "8192", NULL,
      "largest accepted header block (names, values, separators); larger gets 431"},
     {"BO1_MAX_DISCARD_BYTES", KNOB_UINT, FIELD(max_discard_bytes), 0, 1073741824, "8388608", NULL,
      "a body over BO1_MAX_BODY_BYTES is read and dropped up to this size so the 413 reaches the "

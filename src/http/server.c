@@ -552,12 +552,15 @@ static void watch_stop(struct bo1_http_server *srv)
     srv->watch_started = 0;
 }
 
-/* MHD's per-connection memory pool holds the request line and headers (and their parsed
- * records) while they are read; it must fit what our own limits accept so those are
- * answered by us (414/431 as problem+json) and not by MHD (HTML). */
+/* MHD's per-connection memory pool holds the request line and headers (and a record per
+ * header) while they are read; it must fit what our own limits accept, so that a request
+ * just over them is answered by us (414/431 as problem+json), not by MHD (HTML). 16 KiB
+ * above the two limits leaves room for ~250 header records and the reply's headers.
+ * The pool is the connection's whole memory: MHD zeroes all of it between requests, so a
+ * kept-alive connection holds this much (measured in docs/internals/api-conformance.md). */
 static size_t pool_bytes(const struct bo1_http_options *opt)
 {
-    size_t n = 2 * ((size_t)opt->max_uri_bytes + opt->max_header_bytes) + 16384;
+    size_t n = (size_t)opt->max_uri_bytes + opt->max_header_bytes + 16384;
 
     return n < 32768 ? 32768 : n;
 }
@@ -595,9 +598,9 @@ enum bo1_status bo1_http_server_start(const struct bo1_http_options *opt,
     }
     srv->opt.cors_origins = srv->cors_origins;
     if (srv->opt.max_uri_bytes == 0)
-        srv->opt.max_uri_bytes = 8192;
+        srv->opt.max_uri_bytes = 4096;
     if (srv->opt.max_header_bytes == 0)
-        srv->opt.max_header_bytes = 16384;
+        srv->opt.max_header_bytes = 8192;
     pthread_mutex_init(&srv->watch_lock, NULL);
     {
         pthread_condattr_t ca;
