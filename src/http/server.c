@@ -308,6 +308,10 @@ static enum MHD_Result dispatch(struct bo1_http_server *srv, struct bo1_http_req
                  srv->opt.request_timeout_s);
         set_pending(req, BO1_REQUEST_TIMEOUT, detail);
     }
+    if (req->pending_error == BO1_TOO_LARGE && req->discarded > 0)
+        /* The client sent a body it was not allowed to; do not wait for its next request
+         * (microhttpd may not notice a client that half-closed while it replied). */
+        bo1_req_add_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
     if (req->pending_error != BO1_OK)
         goto error;
     if (strcmp(req->method, "OPTIONS") == 0)

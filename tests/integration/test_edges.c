@@ -470,6 +470,8 @@ START_TEST(test_chunked_body_over_the_limit_is_413_every_time)
         ck_assert_msg(raw_status(got) == 413, "run %d of 50: got %.80s", i + 1,
                       got[0] ? got : "(closed without an answer)");
         assert_raw_problem(got, 413, "TOO_LARGE");
+        ck_assert_msg(closed, "run %d of 50: the connection stayed open after the 413", i + 1);
+        ck_assert_ptr_nonnull(strstr(got, "\r\nConnection: close\r\n"));
         free(got);
         close(fd);
     }
