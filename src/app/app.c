@@ -86,6 +86,13 @@ static enum bo1_status metrics_extra(void *arg, struct bo1_buf *out)
         st = bo1_runner_metrics(app->runner, out);
     if (st == BO1_OK && app->gw)
         st = bo1_llm_metrics(app->gw, out);
+    if (st == BO1_OK && app->http)
+        st = bo1_buf_printf(out,
+                            "# HELP bo1_http_connections_cut_total Connections cut because their "
+                            "request did not arrive in full within BO1_REQUEST_TIMEOUT_S.\n"
+                            "# TYPE bo1_http_connections_cut_total counter\n"
+                            "bo1_http_connections_cut_total %u\n",
+                            bo1_http_server_cut_total(app->http));
     return st;
 }
 

@@ -356,6 +356,17 @@ START_TEST(test_trickling_request_is_cut_at_the_request_deadline)
     free(got);
     close(fd);
     ck_assert_int_eq(health_status(), 200);
+    /* The two cut connections are counted. */
+    {
+        struct h_resp r;
+        ck_assert_int_eq(h_http(&r, "GET", bo1d.port, "/metrics", NULL, NULL, 0), 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_msg(strstr(r.body, "\nbo1_http_connections_cut_total 2\n") != NULL, "%s",
+                      strstr(r.body, "bo1_http_connections_cut_total")
+                          ? strstr(r.body, "bo1_http_connections_cut_total")
+                          : "(no family)");
+        h_resp_free(&r);
+    }
 }
 END_TEST
 
