@@ -34,6 +34,11 @@ struct bo1_config {
     unsigned conn_timeout_s;
     unsigned max_connections;
     unsigned max_connections_per_ip;
+    unsigned request_timeout_s; /* whole request (line, headers, body) */
+    unsigned max_uri_bytes;
+    unsigned max_header_bytes;
+    unsigned max_discard_bytes; /* over-limit body read and dropped up to this */
+    unsigned sse_heartbeat_s;
     unsigned shutdown_grace_s;
     char *cors_origins; /* comma-separated; "" = CORS off */
     char *log_level;

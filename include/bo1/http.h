@@ -99,6 +99,7 @@ struct bo1_http_req {
     char pending_detail[320];
     char allow[64];
     unsigned reply_status;
+    uint64_t discarded; /* body bytes dropped after an error was decided */
     int cors_ok;
     char origin[256];
 };
@@ -152,7 +153,11 @@ struct bo1_http_options {
     unsigned conn_timeout_s;
     unsigned max_connections;
     unsigned max_connections_per_ip;
-    const char *cors_origins; /* comma-separated or "*" */
+    unsigned request_timeout_s; /* the whole request must arrive within this; 0 = no limit */
+    unsigned max_uri_bytes;     /* request target; longer gets 414 */
+    unsigned max_header_bytes;  /* header block; larger gets 431 */
+    unsigned max_discard_bytes; /* an over-limit body is read and dropped up to this */
+    const char *cors_origins;   /* comma-separated or "*" */
 };
 
 /**
@@ -167,6 +172,9 @@ unsigned bo1_http_server_port(const struct bo1_http_server *srv);
 
 /** Stop accepting new connections; established ones are served. */
 void bo1_http_server_quiesce(struct bo1_http_server *srv);
+
+/** Connections cut because their request did not arrive within request_timeout_s. */
+unsigned bo1_http_server_cut_total(const struct bo1_http_server *srv);
 
 /** Requests not yet completed (in handlers, suspended, or sending). Thread: any. */
 unsigned bo1_http_server_inflight(const struct bo1_http_server *srv);

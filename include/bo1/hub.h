@@ -22,6 +22,10 @@ struct bo1_http_req;
  */
 enum bo1_status bo1_hub_new(struct bo1_loop *loop, struct bo1_store *store, struct bo1_hub **out);
 
+/** Set the interval of the comment heartbeat (default 15000 ms); call before
+ * bo1_hub_start(). */
+void bo1_hub_set_heartbeat(struct bo1_hub *hub, unsigned ms);
+
 /** Start the heartbeat timer. Thread: the loop's. */
 void bo1_hub_start(struct bo1_hub *hub);
 

@@ -16,14 +16,18 @@
     X(NOT_FOUND, 404, "no such resource")                                                          \
     X(METHOD_NOT_ALLOWED, 405, "method not allowed on this resource")                              \
     X(NOT_ACCEPTABLE, 406, "no representation matches the Accept header")                          \
+    X(REQUEST_TIMEOUT, 408, "the request did not arrive in full in time")                          \
     X(WRONG_STATE, 409, "the session is not in a state that allows this")                          \
     X(TOO_LARGE, 413, "request body exceeds the configured limit")                                 \
+    X(URI_TOO_LONG, 414, "the request target exceeds the configured limit")                        \
     X(UNSUPPORTED_MEDIA, 415, "request body must be application/json")                             \
     X(IDEMPOTENCY_MISMATCH, 422, "idempotency key reused with a different body")                   \
     X(RATE_LIMITED, 429, "too many requests")                                                      \
+    X(HEADERS_TOO_LARGE, 431, "the request headers exceed the configured limit")                   \
     X(NO_MEMORY, 500, "out of memory")                                                             \
     X(INTERNAL, 500, "internal error")                                                             \
     X(IO_ERROR, 500, "input/output error")                                                         \
+    X(NOT_IMPLEMENTED, 501, "the request uses a feature the server does not implement")            \
     X(UPSTREAM_FAILED, 502, "the model provider returned an error")                                \
     X(UPSTREAM_BAD_REPLY, 502, "the model provider sent a reply that could not be read")           \
     X(UPSTREAM_RATE_LIMITED, 502, "the model provider kept rate limiting")                         \

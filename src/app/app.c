@@ -86,6 +86,13 @@ static enum bo1_status metrics_extra(void *arg, struct bo1_buf *out)
         st = bo1_runner_metrics(app->runner, out);
     if (st == BO1_OK && app->gw)
         st = bo1_llm_metrics(app->gw, out);
+    if (st == BO1_OK && app->http)
+        st = bo1_buf_printf(out,
+                            "# HELP bo1_http_connections_cut_total Connections cut because their "
+                            "request did not arrive in full within BO1_REQUEST_TIMEOUT_S.\n"
+                            "# TYPE bo1_http_connections_cut_total counter\n"
+                            "bo1_http_connections_cut_total %u\n",
+                            bo1_http_server_cut_total(app->http));
     return st;
 }
 
@@ -237,6 +244,7 @@ enum bo1_status bo1_app_start(struct bo1_app *app, char *const envp[])
     st = bo1_hub_new(app->loop, app->store, &app->hub);
     if (st != BO1_OK)
         return st;
+    bo1_hub_set_heartbeat(app->hub, app->cfg.sse_heartbeat_s * 1000u);
 
     st = start_engine(app);
     if (st != BO1_OK)
@@ -288,6 +296,10 @@ enum bo1_status bo1_app_start(struct bo1_app *app, char *const envp[])
     ho.conn_timeout_s = app->cfg.conn_timeout_s;
     ho.max_connections = app->cfg.max_connections;
     ho.max_connections_per_ip = app->cfg.max_connections_per_ip;
+    ho.request_timeout_s = app->cfg.request_timeout_s;
+    ho.max_uri_bytes = app->cfg.max_uri_bytes;
+    ho.max_header_bytes = app->cfg.max_header_bytes;
+    ho.max_discard_bytes = app->cfg.max_discard_bytes;
     ho.cors_origins = app->cfg.cors_origins;
     st = bo1_http_server_start(&ho, routes, n_routes, &app->ctx, app->metrics, &app->http);
     if (st != BO1_OK) {

@@ -44,6 +44,18 @@ static const struct knob knobs[] = {
      "total concurrent connections"},
     {"BO1_MAX_CONNECTIONS_PER_IP", KNOB_UINT, FIELD(max_connections_per_ip), 1, 100000, "1024",
      NULL, "concurrent connections from one client address"},
+    {"BO1_REQUEST_TIMEOUT_S", KNOB_UINT, FIELD(request_timeout_s), 1, 3600, "60", NULL,
+     "a request (line, headers and body) must arrive in full within this, else the connection "
+     "is closed (slowloris that trickles bytes)"},
+    {"BO1_MAX_URI_BYTES", KNOB_UINT, FIELD(max_uri_bytes), 256, 65536, "4096", NULL,
+     "longest accepted request target (path and query); longer gets 414"},
+    {"BO1_MAX_HEADER_BYTES", KNOB_UINT, FIELD(max_header_bytes), 1024, 65536, "8192", NULL,
+     "largest accepted header block (names, values, separators); larger gets 431"},
+    {"BO1_MAX_DISCARD_BYTES", KNOB_UINT, FIELD(max_discard_bytes), 0, 1073741824, "8388608", NULL,
+     "a body over BO1_MAX_BODY_BYTES is read and dropped up to this size so the 413 reaches the "
+     "client; beyond, the connection is cut"},
+    {"BO1_SSE_HEARTBEAT_S", KNOB_UINT, FIELD(sse_heartbeat_s), 1, 300, "15", NULL,
+     "interval of the comment heartbeat on event streams"},
     {"BO1_SHUTDOWN_GRACE_S", KNOB_UINT, FIELD(shutdown_grace_s), 0, 300, "30", NULL,
      "on SIGTERM, how long in-flight requests may take to finish"},
     {"BO1_CORS_ORIGINS", KNOB_STR, FIELD(cors_origins), 0, 0, "", NULL,

@@ -25,7 +25,7 @@
 /* While the subscriber is up, a topic that heard nothing reads its stream this often
  * anyway: a lost message (a subscriber that died silently) delays events, never loses them. */
 #define SAFETY_POLL_MS   3000
-#define HEARTBEAT_MS     15000
+#define HEARTBEAT_MS     15000 /* default; BO1_SSE_HEARTBEAT_S */
 #define CLIENT_BUF_LIMIT (4u << 20)
 /* Bytes MHD asks on_sse_read for at once; a round's burst of events (several contributions
  * and their cost updates, ~10 KiB) goes out in one send instead of one per 4 KiB. MHD takes
@@ -75,6 +75,7 @@ struct bo1_hub {
     struct bo1_store *store;
     struct topic *topics;
     uv_timer_t heartbeat;
+    unsigned heartbeat_ms;
     uv_timer_t tick;
     int started;
     int stopping;
@@ -586,6 +587,7 @@ enum bo1_status bo1_hub_new(struct bo1_loop *loop, struct bo1_store *store, stru
         return BO1_NO_MEMORY;
     hub->loop = loop;
     hub->store = store;
+    hub->heartbeat_ms = HEARTBEAT_MS;
     if (bo1_store_psubscribe(store, BO1_SESSIONS_NOTIFY_PATTERN, on_notify, on_subscribed, hub) !=
         BO1_OK) {
         free(hub);
@@ -595,11 +597,17 @@ enum bo1_status bo1_hub_new(struct bo1_loop *loop, struct bo1_store *store, stru
     return BO1_OK;
 }
 
+void bo1_hub_set_heartbeat(struct bo1_hub *hub, unsigned ms)
+{
+    if (ms > 0)
+        hub->heartbeat_ms = ms;
+}
+
 void bo1_hub_start(struct bo1_hub *hub)
 {
     uv_timer_init(bo1_loop_uv(hub->loop), &hub->heartbeat);
     hub->heartbeat.data = hub;
-    uv_timer_start(&hub->heartbeat, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
+    uv_timer_start(&hub->heartbeat, on_heartbeat, hub->heartbeat_ms, hub->heartbeat_ms);
     uv_timer_init(bo1_loop_uv(hub->loop), &hub->tick);
     hub->tick.data = hub;
     uv_timer_start(&hub->tick, on_tick, TICK_MS, TICK_MS);

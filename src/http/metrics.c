@@ -8,8 +8,8 @@
 #include "bo1/http.h"
 #include "bo1/metrics.h"
 
-static const unsigned codes[] = {200, 201, 202, 204, 400, 401, 404, 405, 406, 409,
-                                 413, 415, 422, 429, 500, 502, 503, 504, 0};
+static const unsigned codes[] = {200, 201, 202, 204, 400, 401, 404, 405, 406, 408, 409, 413,
+                                 414, 415, 422, 429, 431, 500, 501, 502, 503, 504, 0};
 #define N_CODES (sizeof(codes) / sizeof(codes[0])) /* last slot: any other code */
 
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

@@ -6,7 +6,8 @@ Usage: tests/chaos/slowloris.py <build-dir> [silent=500] [trickle=100]
 bo1d runs with its defaults (BO1_CONN_TIMEOUT_S=30, 1024 connections per IP). While the
 connections are held: /health must stay fast and sessions must run to completion. The
 silent connections must be closed by the server within its timeout (+10 s).
-The trickling ones are reported (an idle timeout does not cut a client that keeps sending).
+The trickling ones must be cut by the request deadline (BO1_REQUEST_TIMEOUT_S, set to 20 s
+here): an idle timeout alone never cuts a client that keeps sending.
 """
 import os
 import socket
@@ -20,6 +21,7 @@ from chaoslib import Scenario, health_latency, log, start_sessions  # noqa: E402
 SILENT = int(sys.argv[2]) if len(sys.argv) > 2 else 500
 TRICKLE = int(sys.argv[3]) if len(sys.argv) > 3 else 100
 CONN_TIMEOUT_S = 30
+REQUEST_TIMEOUT_S = 20
 
 
 def closed_by_peer(s):
@@ -71,6 +73,8 @@ def body(c, sc):
                 f"silent and {n_trickle}/{len(trickle)} trickling connections")
         sc.check(n_silent == len(silent), f"{len(silent) - n_silent} silent connections still "
                  f"open after {CONN_TIMEOUT_S + 10} s")
+        sc.check(n_trickle == len(trickle), f"{len(trickle) - n_trickle} trickling connections "
+                 f"still open after {CONN_TIMEOUT_S + 10} s (request deadline {REQUEST_TIMEOUT_S} s)")
     finally:
         stop.set()
         for s in silent + trickle:
@@ -78,4 +82,6 @@ def body(c, sc):
     return sessions
 
 
-Scenario("slowloris", timeout_s=400).run({"fake_args": ["--latency-ms", "100"]}, body)
+Scenario("slowloris", timeout_s=400).run(
+    {"fake_args": ["--latency-ms", "100"],
+     "bo1d_env": {"BO1_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S)}}, body)

@@ -63,6 +63,9 @@ function validateAgainst(pointer, value) {
   return ajv.errorsText(v.errors.slice(0, 4), { dataVar: 'body' });
 }
 
+// Statuses any path may answer (too long a target, too large headers, an unknown transfer
+// coding, a request late in full), documented once as components.
+const EDGE = { 408: 'RequestTimeout', 414: 'UriTooLong', 431: 'HeaderFieldsTooLarge', 501: 'NotImplemented' };
 const seenStatus = new Map(); // "METHOD template" -> Set of statuses seen
 const seenEvents = new Map(); // event type -> count
 
@@ -86,6 +89,9 @@ function validate(label, method, template, res) {
     if (allow.sort().join(',') !== methods.sort().join(','))
       return check(false, label, `Allow "${res.headers.allow}" != documented ${methods.join(', ')}`);
     r = deref({ $ref: '#/components/responses/MethodNotAllowed' });
+  } else if (!op.responses[String(res.status)] && EDGE[String(res.status)]) {
+    // Edge errors apply to every path; the document describes them once (info.description).
+    r = deref({ $ref: `#/components/responses/${EDGE[String(res.status)]}` });
   } else {
     r = deref(op.responses[String(res.status)]);
   }
@@ -420,6 +426,14 @@ async function main() {
   await call('create not JSON', 'POST', S, S, { headers: { ...A, 'Content-Type': 'text/plain' }, body: body('Should we open a second office?') });
   await call('create no Content-Type', 'POST', S, S, { headers: A, body: Buffer.from(body('Should we open a second office?')) });
   await call('sessions wrong method', 'PUT', S, S, { headers: { ...A, ...JSONH }, body: '{}' });
+  {
+    const r1 = await call('list with a request target over the limit', 'GET', S, `${S}?cursor=${'c'.repeat(5000)}`, { headers: A });
+    check(r1.status === 414 && json(r1).code === 'URI_TOO_LONG', 'a target over 4096 bytes gives 414 URI_TOO_LONG', String(r1.status));
+    const r2 = await call('health with a request target over the limit', 'GET', '/health', `/health?x=${'c'.repeat(5000)}`);
+    check(r2.status === 414, 'a probe with a target over the limit gives 414', String(r2.status));
+    const r3 = await call('list with headers over the limit', 'GET', S, S, { headers: { ...A, 'X-Padding': 'p'.repeat(9000) } });
+    check(r3.status === 431 && json(r3).code === 'HEADERS_TOO_LARGE', 'headers over 8192 bytes give 431 HEADERS_TOO_LARGE', String(r3.status));
+  }
 
   // idempotency: same key + same body -> same session; other body -> 422
   const idemBody = body('Should we replace our CRM this quarter?', { start: false, clarify: false });
