@@ -412,6 +412,33 @@ START_TEST(test_active_cap_repairs_stale_slots)
 }
 END_TEST
 
+/* Under BO1_TEST_REDIS_CLUSTER=1 (the *_cluster tests) the Redis really is a cluster node
+ * that refuses keys of two slots in one command or script, and only has database 0: what
+ * the other tests of this run did passed that check. Without it, a plain Redis accepts. */
+START_TEST(test_cluster_mode_refuses_keys_of_two_slots)
+{
+    const char *mode = getenv("BO1_TEST_REDIS_CLUSTER");
+    int cluster = mode && strcmp(mode, "1") == 0;
+    redisReply *rep = h_redis(redis.port, "EVAL %s 2 %s %s", "return 1", "bo1:{a}:x", "bo1:{b}:x");
+
+    ck_assert_ptr_nonnull(rep);
+    if (cluster) {
+        ck_assert_int_eq(rep->type, REDIS_REPLY_ERROR);
+        ck_assert_ptr_nonnull(strstr(rep->str, "CROSSSLOT"));
+        freeReplyObject(rep);
+        rep = h_redis(redis.port, "SELECT 1");
+        ck_assert_ptr_nonnull(rep);
+        ck_assert_int_eq(rep->type, REDIS_REPLY_ERROR);
+    } else {
+        ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
+    }
+    freeReplyObject(rep);
+    /* One slot is fine either way. */
+    ck_assert_int_eq(
+        h_redis_int(redis.port, "EVAL %s 2 %s %s", "return 1", "bo1:{a}:x", "bo1:{a}:y"), 1);
+}
+END_TEST
+
 /* API.md: CORS for configured origins only, on answers and on preflights. */
 START_TEST(test_cors_only_for_configured_origins)
 {
@@ -997,6 +1024,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_cors_only_for_configured_origins);
     tcase_add_test(tc, test_active_session_cap_is_429_and_held_in_redis);
     tcase_add_test(tc, test_active_cap_repairs_stale_slots);
+    tcase_add_test(tc, test_cluster_mode_refuses_keys_of_two_slots);
     tcase_add_test(tc, test_idempotent_create_replays_and_mismatch_is_422);
     tcase_add_test(tc, test_rate_limit_is_429_with_retry_after);
     tcase_add_test(tc, test_events_page_and_sse_replay_from_the_middle);
