@@ -676,6 +676,44 @@ START_TEST(test_list_is_newest_first_with_cursor_pagination)
 }
 END_TEST
 
+/* An index entry whose session is gone (a create that died between its steps, an expired
+ * session) is never listed, and is dropped once older than the step grace (60 s); a young
+ * one may be a create still between its steps and is kept. */
+START_TEST(test_list_drops_stale_index_entries_only)
+{
+    char *id = create(KEY_A);
+    const char *ha[] = {KEY_A, NULL};
+    char index[128];
+    struct h_resp r;
+    struct redisReply *rep;
+    json_t *j;
+
+    rep = h_redis(redis.port, "KEYS bo1:{o:*}:sessions");
+    ck_assert_ptr_nonnull(rep);
+    ck_assert_uint_eq(rep->elements, 1);
+    snprintf(index, sizeof(index), "%s", rep->element[0]->str);
+    freeReplyObject(rep);
+    ck_assert_int_eq(
+        h_redis_int(redis.port, "ZADD %s %lld OldOrphanOldOrphanOld1", index, now_ms() - 120000),
+        1);
+    ck_assert_int_eq(
+        h_redis_int(redis.port, "ZADD %s %lld YoungOrphanYoungOrpha", index, now_ms() + 1000), 1);
+    h_http(&r, "GET", bo1d.port, "/api/v1/sessions", ha, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    j = h_resp_json(&r);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "items")), 1);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "id")),
+        id);
+    json_decref(j);
+    h_resp_free(&r);
+    ck_assert_int_eq(h_redis_int(redis.port, "ZCARD %s", index), 2);
+    ck_assert_int_eq(h_redis_int(redis.port, "ZRANK %s OldOrphanOldOrphanOld1", index), LLONG_MIN);
+    ck_assert_int_ge(h_redis_int(redis.port, "ZRANK %s YoungOrphanYoungOrpha", index), 0);
+    free(id);
+}
+END_TEST
+
 /* List items are summaries: no options, no ledger; the statement cut to 200 characters. */
 START_TEST(test_list_items_are_summaries)
 {
@@ -1031,6 +1069,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_hostile_ids_and_queries_are_rejected);
     tcase_add_test(tc, test_list_is_newest_first_with_cursor_pagination);
     tcase_add_test(tc, test_list_items_are_summaries);
+    tcase_add_test(tc, test_list_drops_stale_index_entries_only);
     tcase_add_test(tc, test_sse_connects_are_rate_limited);
     tcase_add_test(tc, test_input_trims_the_log_at_events_max);
     tcase_add_test(tc, test_runner_pause_write_does_not_undo_a_later_resume);
