@@ -1,8 +1,11 @@
 /* bo1/sessions.h - the session data model in Redis (docs/internals/store.md).
  *
- * Every operation is one Lua script, so a request that fails changes nothing and
- * several bo1d instances sharing one Redis stay consistent. Keys of one session share
- * the hash tag {<id>}. Thread: the loop's (it uses bo1_store). */
+ * Every script touches the keys of one hash slot only (Redis Cluster safe): keys of one
+ * session share the hash tag {<id>}, keys of one owner the tag {o:<owner>}, the fleet's
+ * status counts the tag {stats}; the job stream is the single key BO1_SESSIONS_JOBS_KEY.
+ * An operation that spans slots runs as ordered steps, each checked before anything is
+ * written, so a request refused for its input, key, rate or state changes nothing
+ * (docs/internals/store.md). Thread: the loop's (it uses bo1_store). */
 #pragma once
 
 #include <jansson.h>
@@ -16,6 +19,22 @@ struct bo1_store;
  * it appended ("deleted" when the session was deleted); this pattern matches them all.
  */
 #define BO1_SESSIONS_NOTIFY_PATTERN "bo1:{*}:notify"
+
+/** The job stream (consumer group "bo1"): one key, so every command on it is one slot. */
+#define BO1_SESSIONS_JOBS_KEY "bo1:jobs"
+
+/**
+ * A job entry younger than this whose session is missing, created or paused may belong to a
+ * create, start or resume still between its steps (the job is added first): the claim
+ * leaves it pending instead of acknowledging it.
+ */
+#define BO1_SESSIONS_JOB_GRACE_MS 5000
+
+/**
+ * An active slot or owner index entry younger than this whose session does not exist may
+ * belong to a create still between its steps: it is kept (older ones are repaired away).
+ */
+#define BO1_SESSIONS_STEP_GRACE_MS 60000
 
 /**
  * Result of a session operation. @st: BO1_OK, or NOT_FOUND, WRONG_STATE (@detail holds the
@@ -107,6 +126,21 @@ extern const char *const bo1_sessions_statuses[BO1_SESSIONS_N_STATUSES];
 /** Sessions by status across every instance sharing the Redis: result is an object
  * {status: count} with every status. Thread: the loop's. */
 enum bo1_status bo1_sessions_stats(struct bo1_store *store, bo1_sessions_cb *cb, void *arg);
+
+/**
+ * Move one session's count in the fleet's status counts from @old to @new_status ("" or
+ * NULL = none; delete: @new_status NULL); @ttl_s is the TTL the session got with
+ * @new_status (for created, completed, failed, cancelled). Fire and forget: a failure
+ * only makes /metrics drift. Thread: the loop's.
+ */
+void bo1_sessions_stat_move(struct bo1_store *store, const char *id, const char *old,
+                            const char *new_status, unsigned ttl_s);
+
+/**
+ * The session @id of @owner left the active statuses (the runner wrote a terminal status):
+ * free its active slot. Fire and forget: a slot left behind is repaired at the cap.
+ */
+void bo1_sessions_active_leave(struct bo1_store *store, const char *owner, const char *id);
 
 /** The session id of a notify channel into @out; BO1_BAD_FIELD when @channel is not one. */
 enum bo1_status bo1_sessions_notify_parse(const char *channel, char out[32]);

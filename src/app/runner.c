@@ -27,6 +27,7 @@
 #include "bo1/report.h"
 #include "bo1/runner.h"
 #include "bo1/session.h"
+#include "bo1/sessions.h"
 #include "bo1/store.h"
 
 struct run {
@@ -94,10 +95,33 @@ static const char *elem(const redisReply *r, size_t i)
     return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str : NULL;
 }
 
-/* The id of the last event an append wrote ({'OK', status, ids...}), or NULL. */
+/* The id of the last event an append wrote ({'OK', status, previous, owner, ids...}), or
+ * NULL. */
 static const char *last_event_id(const redisReply *r)
 {
-    return r && r->type == REDIS_REPLY_ARRAY && r->elements > 2 ? elem(r, r->elements - 1) : NULL;
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements > 4 ? elem(r, r->elements - 1) : NULL;
+}
+
+static int terminal_name(const char *st)
+{
+    return st && (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
+                  strcmp(st, "cancelled") == 0);
+}
+
+/* After an append that changed the status (it answers the previous one): the steps on the
+ * other slots. The fleet's counts move; a terminal status frees the owner's active slot. A
+ * crash before them leaves a count off and a slot that the cap's repair frees. */
+static void after_append(struct bo1_runner *r, const char *id, const redisReply *reply)
+{
+    const char *status = elem(reply, 1);
+    const char *prev = elem(reply, 2);
+    const char *owner = elem(reply, 3);
+
+    if (!status || !prev || !*prev)
+        return;
+    bo1_sessions_stat_move(r->store, id, prev, status, r->opt.ttl_s);
+    if (terminal_name(status) && owner && *owner)
+        bo1_sessions_active_leave(r->store, owner, id);
 }
 
 static enum bo1_status eval(struct bo1_runner *r, const char *script, int nkeys,
@@ -169,6 +193,8 @@ static char *dump_event(const char *id, const char *iso, const char *type, json_
 
 /* --- release: give the session back (requeue) or finish it (ack) --- */
 
+static void on_renewed(enum bo1_status st, const redisReply *reply, void *arg);
+
 struct release {
     struct bo1_runner *r;
 };
@@ -182,22 +208,27 @@ static void on_released(enum bo1_status st, const redisReply *reply, void *arg)
     atomic_fetch_sub(&r->releases_pending, 1);
 }
 
-/* Detach @run from this instance. @requeue: another instance should continue it. */
+/* Detach @run from this instance. @requeue: another instance should continue it.
+ * Two steps on two slots, in this order on one connection: the lease goes first, so a
+ * requeued job finds the session free at once; then the job stream (the new job, and the
+ * old entry acknowledged). A crash between them leaves the old entry pending: XAUTOCLAIM
+ * hands it to another instance, which resumes or acknowledges it. */
 static void run_release(struct run *run, int requeue)
 {
     struct bo1_runner *r = run->r;
     char lease[64];
-    const char *argv[6];
+    const char *argv[4];
 
     snprintf(lease, sizeof(lease), "bo1:{%s}:lease", run->id);
     argv[0] = lease;
-    argv[1] = "bo1:jobs";
-    argv[2] = r->instance;
+    argv[1] = r->instance;
+    eval(r, bo1_lua_release, 1, argv, 2, on_renewed, NULL);
+    argv[0] = BO1_SESSIONS_JOBS_KEY;
+    argv[1] = run->job_entry;
+    argv[2] = requeue ? "1" : "0";
     argv[3] = run->id;
-    argv[4] = requeue ? "1" : "0";
-    argv[5] = run->job_entry;
     atomic_fetch_add(&r->releases_pending, 1);
-    if (eval(r, bo1_lua_release, 2, argv, 6, on_released, r) != BO1_OK)
+    if (eval(r, bo1_lua_ack, 1, argv, 4, on_released, r) != BO1_OK)
         atomic_fetch_sub(&r->releases_pending, 1);
     run_unlink(run);
     atomic_fetch_sub(&r->running, 1);
@@ -335,6 +366,7 @@ static void on_written(enum bo1_status st, const redisReply *reply, void *arg)
         run_lost(run, code);
         return;
     }
+    after_append(run->r, run->id, reply);
     bo1_hub_notify(run->r->hub, run->id, last_event_id(reply));
     obey_user(run, status);
     flush(run);
@@ -802,9 +834,9 @@ struct claim {
 /* Done with a job entry: acknowledged and deleted (the stream keeps only open work). */
 static void ack_entry(struct bo1_runner *r, const char *entry)
 {
-    const char *argv[2] = {"bo1:jobs", entry};
+    const char *argv[4] = {BO1_SESSIONS_JOBS_KEY, entry, "0", ""};
 
-    eval(r, bo1_lua_ack, 1, argv, 2, on_renewed, NULL);
+    eval(r, bo1_lua_ack, 1, argv, 4, on_renewed, NULL);
 }
 
 static void on_fail_written(enum bo1_status st, const redisReply *reply, void *arg)
@@ -812,8 +844,10 @@ static void on_fail_written(enum bo1_status st, const redisReply *reply, void *a
     struct run *run = arg;
 
     run->writing = 0;
-    if (st == BO1_OK)
+    if (st == BO1_OK && elem(reply, 0) && strcmp(elem(reply, 0), "OK") == 0) {
+        after_append(run->r, run->id, reply);
         bo1_hub_notify(run->r->hub, run->id, last_event_id(reply));
+    }
     run->stopping = 1;
     release_if_stopped(run);
 }
@@ -976,6 +1010,8 @@ static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
     if (st == BO1_OK && code && !r->stopping) {
         if (strcmp(code, "OK") == 0) {
             struct run *here = find_run(r, c->id);
+            if (elem(reply, 2) && strcmp(elem(reply, 2), "queued") == 0)
+                bo1_sessions_stat_move(r->store, c->id, "queued", "running", 0);
             /* A duplicate job for a session already here is done with; the job this run
              * came from stays pending until the run ends, so that another instance can
              * claim it if this one dies. */
@@ -999,7 +1035,8 @@ static void on_claimed(enum bo1_status st, const redisReply *reply, void *arg)
         } else if (strcmp(code, "WRONG_STATE") == 0 || strcmp(code, "NOT_FOUND") == 0) {
             ack_entry(r, c->entry); /* paused, finished or deleted: nothing to do */
         }
-        /* LOST_LEASE: a live instance runs it; the entry stays pending. */
+        /* LOST_LEASE: a live instance runs it; NOT_YET: a young job whose request is still
+         * between its steps. Either way the entry stays pending (XAUTOCLAIM retries it). */
     }
     free(c);
 }
@@ -1009,7 +1046,8 @@ static void claim(struct bo1_runner *r, const char *id, const char *entry, int t
     struct claim *c;
     char keys[2][64];
     char ms[16];
-    const char *argv[5];
+    char grace[16];
+    const char *argv[6];
 
     if (!id || strlen(id) >= sizeof(c->id))
         return;
@@ -1023,12 +1061,14 @@ static void claim(struct bo1_runner *r, const char *id, const char *entry, int t
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", id);
     snprintf(keys[1], sizeof(keys[1]), "bo1:{%s}:lease", id);
     snprintf(ms, sizeof(ms), "%u", r->opt.lease_ms);
+    snprintf(grace, sizeof(grace), "%u", BO1_SESSIONS_JOB_GRACE_MS);
     argv[0] = keys[0];
     argv[1] = keys[1];
     argv[2] = r->instance;
     argv[3] = ms;
-    argv[4] = c->id;
-    if (eval(r, bo1_lua_claim, 2, argv, 5, on_claimed, c) != BO1_OK)
+    argv[4] = c->entry;
+    argv[5] = grace;
+    if (eval(r, bo1_lua_claim, 2, argv, 6, on_claimed, c) != BO1_OK)
         free(c);
 }
 
@@ -1110,9 +1150,9 @@ static void read_jobs(struct bo1_runner *r)
         return;
     }
     r->read_again = 0;
-    if (bo1_store_command(r->store, on_jobs, r,
-                          "XREADGROUP GROUP bo1 %s COUNT %u STREAMS bo1:jobs >", r->instance,
-                          r->opt.max_running - running) == BO1_OK)
+    if (bo1_store_command(r->store, on_jobs, r, "XREADGROUP GROUP bo1 %s COUNT %u STREAMS %s >",
+                          r->instance, r->opt.max_running - running,
+                          BO1_SESSIONS_JOBS_KEY) == BO1_OK)
         r->reading_jobs = 1;
 }
 
@@ -1129,14 +1169,15 @@ static void on_timer(uv_timer_t *t)
         run_tick(run, now);
     }
     if (!r->group_ready) {
-        bo1_store_command(r->store, on_group, r, "XGROUP CREATE bo1:jobs bo1 0 MKSTREAM");
+        bo1_store_command(r->store, on_group, r, "XGROUP CREATE %s bo1 0 MKSTREAM",
+                          BO1_SESSIONS_JOBS_KEY);
         return;
     }
     read_jobs(r);
     if (now - r->last_autoclaim_ms >= 1000 && running < r->opt.max_running) {
         r->last_autoclaim_ms = now;
-        bo1_store_command(r->store, on_autoclaim, r, "XAUTOCLAIM bo1:jobs bo1 %s %u 0-0 COUNT 20",
-                          r->instance, r->opt.lease_ms + 1000);
+        bo1_store_command(r->store, on_autoclaim, r, "XAUTOCLAIM %s bo1 %s %u 0-0 COUNT 20",
+                          BO1_SESSIONS_JOBS_KEY, r->instance, r->opt.lease_ms + 1000);
     }
 }
 

@@ -183,9 +183,49 @@ int h_proc_stop(struct h_proc *p, int sig, int wait_ms)
     return -1;
 }
 
+static int redis_cluster_mode(void);
+
 int h_redis_start(struct h_proc *p)
 {
-    return h_redis_start_on(p, h_free_port());
+    int port = h_free_port();
+
+    /* A cluster node's bus port defaults to port + 10000: keep both in range. */
+    for (int i = 0; i < 50 && redis_cluster_mode() && port > 55535; i++)
+        port = h_free_port();
+    return h_redis_start_on(p, port);
+}
+
+/* BO1_TEST_REDIS_CLUSTER=1: every Redis the harness starts is a single-node Redis Cluster
+ * owning all 16384 slots, so a command or script whose keys span slots fails with
+ * CROSSSLOT, and there is only database 0 (no SELECT). */
+static int redis_cluster_mode(void)
+{
+    const char *v = getenv("BO1_TEST_REDIS_CLUSTER");
+
+    return v && strcmp(v, "1") == 0;
+}
+
+/* Give the node every slot (a restart finds them in its nodes.conf: "busy" is fine) and
+ * wait until the cluster says it is ok. Returns 0 on success. */
+static int redis_cluster_ready(int port, int timeout_ms)
+{
+    long long deadline = h_now_ms() + timeout_ms;
+    redisReply *r = h_redis(port, "CLUSTER ADDSLOTSRANGE 0 16383");
+
+    if (r)
+        freeReplyObject(r);
+    do {
+        int ok;
+        r = h_redis(port, "CLUSTER INFO");
+        ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok");
+        if (r)
+            freeReplyObject(r);
+        if (ok)
+            return 0;
+        h_sleep_ms(50);
+    } while (h_now_ms() < deadline);
+    fprintf(stderr, "harness: the Redis cluster on port %d never reached cluster_state:ok\n", port);
+    return -1;
 }
 
 /* redis-server on @port with its data in a directory kept per port (and per mode), so a
@@ -194,11 +234,14 @@ static int redis_start(struct h_proc *p, int port, int aof)
 {
     char dir[128];
     char portbuf[16];
+    char busbuf[16];
+    int cluster = redis_cluster_mode();
 
-    snprintf(dir, sizeof(dir), "/tmp/bo1-itest-redis-%s%d-%d", aof ? "aof-" : "", (int)getpid(),
-             port);
+    snprintf(dir, sizeof(dir), "/tmp/bo1-itest-redis-%s%s%d-%d", aof ? "aof-" : "",
+             cluster ? "cluster-" : "", (int)getpid(), port);
     mkdir(dir, 0700);
     snprintf(portbuf, sizeof(portbuf), "%d", port);
+    snprintf(busbuf, sizeof(busbuf), "%d", cluster ? h_free_port() : 0);
     char *argv[] = {"redis-server",
                     "--port",
                     portbuf,
@@ -214,8 +257,16 @@ static int redis_start(struct h_proc *p, int port, int aof)
                     "always",
                     "--maxmemory-policy",
                     "noeviction",
+                    cluster ? "--cluster-enabled" : NULL,
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-port",
+                    busbuf,
                     NULL};
-    return h_proc_start(p, argv, NULL, port, 5000);
+    if (h_proc_start(p, argv, NULL, port, 5000) != 0)
+        return -1;
+    return cluster ? redis_cluster_ready(port, 10000) : 0;
 }
 
 int h_redis_start_on(struct h_proc *p, int port)

@@ -1836,6 +1836,46 @@ START_TEST(test_refused_writes_back_off_and_are_logged)
 }
 END_TEST
 
+/* Create, start and resume add the job before the session is written or made queued
+ * (store.md "Step order"), so a runner may read a job whose session is not ready yet. It
+ * must neither drop it (the session would stay queued with no job for ever) nor keep a job
+ * for a session that never comes. Here the steps are played by hand with a gap between
+ * them, as an instance that stalls between its writes would leave them. */
+START_TEST(test_a_job_ahead_of_its_session_is_kept_then_dropped_when_stale)
+{
+    const char *env[] = {"BO1_LEASE_MS=2000", NULL};
+    const char *ghost = "GhostGhostGhostGhost01"; /* a valid id with no session */
+    char *id;
+    redisReply *rep;
+    long long deadline;
+
+    start_bo1d(env);
+    id = create(STEP " [fake:rounds=1]", "{\"start\":false}");
+    /* A start whose job landed, but not yet the status change. */
+    rep = h_redis(redis.port, "XADD bo1:jobs * session %s", id);
+    ck_assert_ptr_nonnull(rep);
+    freeReplyObject(rep);
+    rep = h_redis(redis.port, "XADD bo1:jobs * session %s", ghost);
+    ck_assert_ptr_nonnull(rep);
+    freeReplyObject(rep);
+    /* The runner reads both within a tick or two and leaves both pending (NOT_YET). */
+    deadline = h_now_ms() + 3000;
+    while (jobs_pending() != 2 && h_now_ms() < deadline)
+        h_sleep_ms(20);
+    ck_assert_int_eq(jobs_pending(), 2);
+    h_sleep_ms(300);
+    ck_assert_int_eq(h_redis_int(redis.port, "XLEN bo1:jobs"), 2);
+    /* The late step: the session becomes queued. Its job is taken over (XAUTOCLAIM after
+     * lease + 1 s) and the session runs to the end. */
+    ck_assert_int_eq(h_redis_int(redis.port, "HSET bo1:{%s}:session status queued", id), 0);
+    wait_status(id, "completed", 30000);
+    /* The ghost's job is acknowledged once older than the grace (5 s). */
+    wait_jobs_len(0, 15000);
+    ck_assert_int_eq(jobs_pending(), 0);
+    free(id);
+}
+END_TEST
+
 static Suite *deliberation_suite(void)
 {
     const struct {
@@ -1861,6 +1901,7 @@ static Suite *deliberation_suite(void)
         T(test_redis_restart_mid_session),
         T(test_refused_writes_back_off_and_are_logged),
         T(test_job_stream_is_emptied_as_jobs_finish),
+        T(test_a_job_ahead_of_its_session_is_kept_then_dropped_when_stale),
 #undef T
     };
     /* BO1_TEST_ONLY=substring runs only the tests whose name contains it. */

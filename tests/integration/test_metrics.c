@@ -174,7 +174,7 @@ static void expect_at(int line, long long c, long long q, long long ru, long lon
 static void assert_counted_until_expiry(const char *id, const char *status)
 {
     long long expiry = h_redis_int(redis.port, "PEXPIRETIME bo1:{%s}:session", id);
-    redisReply *score = h_redis(redis.port, "ZSCORE bo1:stats:sessions:%s %s", status, id);
+    redisReply *score = h_redis(redis.port, "ZSCORE bo1:{stats}:sessions:%s %s", status, id);
 
     ck_assert_ptr_nonnull(score);
     ck_assert_int_eq(score->type, REDIS_REPLY_STRING);
