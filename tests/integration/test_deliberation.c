@@ -1158,7 +1158,10 @@ START_TEST(test_interjection_reaches_next_round)
     char body[160];
 
     start_bo1d(NULL);
-    fake_faults("{\"task\":\"contribute\",\"latency_ms\":300}");
+    /* Round 1 is slow (1.5 s), so the interjection lands during it even when this test
+     * sees round.started late on a loaded machine; later rounds answer in 300 ms. */
+    fake_faults("[{\"task\":\"contribute\",\"contains\":\"<round>1</round>\",\"latency_ms\":1500},"
+                "{\"task\":\"contribute\",\"latency_ms\":300}]");
     id = create(STEP " [fake:rounds=2]", NULL);
     json_decref(wait_event(id, "round.started", 15000));
     snprintf(body, sizeof(body), "{\"text\":\"%s\"}", text);
