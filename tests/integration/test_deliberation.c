@@ -785,7 +785,10 @@ START_TEST(test_job_stream_is_emptied_as_jobs_finish)
     char *held;
 
     start_bo1d(NULL);
-    fake_faults("[{\"task\":\"contribute\",\"latency_ms\":150}]");
+    /* Votes take 1 s: the first session is still running when this test, having seen its
+     * first contribution (perhaps late, on a loaded machine), pauses it. */
+    fake_faults("[{\"task\":\"contribute\",\"latency_ms\":150},"
+                "{\"task\":\"vote\",\"latency_ms\":1000}]");
     for (int i = 0; i < 8; i++)
         ids[i] = create(STEP " [fake:rounds=1]", NULL);
     held = create(STEP " [fake:rounds=1]", "{\"start\":false}");
