@@ -827,9 +827,12 @@ START_TEST(test_pause_and_resume_in_each_phase)
 
     start_bo1d(NULL);
 
-    /* 1. mid-round (contributions in flight) */
+    /* 1. mid-round (contributions in flight); votes take 1 s so that the session is still
+     * running when this test, having seen a contribution (late, on a loaded machine),
+     * pauses it */
     fake_faults("[{\"task\":\"contribute\",\"latency_ms\":250},"
-                "{\"task\":\"decompose\",\"latency_ms\":700}]");
+                "{\"task\":\"decompose\",\"latency_ms\":700},"
+                "{\"task\":\"vote\",\"latency_ms\":1000}]");
     id = create(STEP " [fake:rounds=2]", NULL);
     /* 2. during decomposition first: the decompose call takes 700 ms */
     json_decref(wait_event(id, "phase.started", 10000));
@@ -877,8 +880,9 @@ START_TEST(test_pause_and_resume_in_each_phase)
     json_decref(log);
     free(id);
 
-    /* 3. during the vote (the votes are in flight when the pause lands) */
-    fake_faults("{\"faults\":[{\"task\":\"vote\",\"latency_ms\":500}],\"replace\":true}");
+    /* 3. during the vote (the votes are in flight when the pause lands; 1 s leaves room
+     * for a late poll) */
+    fake_faults("{\"faults\":[{\"task\":\"vote\",\"latency_ms\":1000}],\"replace\":true}");
     id = create(STEP " [fake:rounds=2]", NULL);
     {
         long long deadline = h_now_ms() + 15000;
@@ -984,7 +988,9 @@ START_TEST(test_cancel_in_different_phases)
     const char *phases[] = {"vote", "round"};
 
     start_bo1d(NULL);
-    fake_faults("[{\"task\":\"vote\",\"latency_ms\":400},"
+    /* The votes (1 s) are still out when this test, having seen the vote phase start
+     * (perhaps late), cancels. */
+    fake_faults("[{\"task\":\"vote\",\"latency_ms\":1000},"
                 "{\"task\":\"contribute\",\"latency_ms\":200}]");
     for (int p = 0; p < 2; p++) {
         char *id = create(STEP " [fake:rounds=1]", NULL);
