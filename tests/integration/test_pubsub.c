@@ -554,8 +554,10 @@ START_TEST(test_redis_restart_subscriber_reconnects)
 
     h_proc_stop(&redis, SIGKILL, 2000);
     ck_assert_int_eq(h_redis_start_aof(&redis, h_free_port()), 0);
-    /* long enough that the engine is still deliberating when Redis is back */
-    fake_faults("{\"task\":\"contribute\",\"latency_ms\":1000}");
+    /* Slow until Redis is back, so that the engine is still deliberating then however long
+     * the restart takes on this machine (with 1 s the session ended 1.7-2.3 s after it
+     * here, less the slower the machine); fast afterwards. */
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":3000}");
     id = session_running_on_a(STEP " [fake:rounds=10]", "{\"max_rounds\":10}");
     f = follower_start(bo1d_b.port, id);
     ck_assert_int_ge(follower_wait(f, "contribution", 20000), 0);
@@ -580,6 +582,7 @@ START_TEST(test_redis_restart_subscriber_reconnects)
     }
     ck_assert_double_ge(metric(bo1d_b.port, "bo1_redis_pubsub_connects_total"), 2);
     back_at = wall_ms();
+    fake_faults("{\"faults\":[{\"task\":\"contribute\",\"latency_ms\":200}],\"replace\":true}");
 
     wait_status(bo1d_a.port, id, "completed", 60000);
     follower_join(f);
