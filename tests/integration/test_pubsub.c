@@ -458,12 +458,16 @@ START_TEST(test_cross_instance_events_arrive_at_once)
     long long live_from;
     struct delays d;
 
-    fake_faults("{\"task\":\"contribute\",\"latency_ms\":120}");
+    /* Round 1 waits (2 s) until B runs and its client follows, however long B takes to
+     * start on this machine (the whole session took ~800 ms, and B's start and the client
+     * ~530 ms of it); then contributions answer in 120 ms. */
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":2000}");
     id = session_running_on_a(STEP " [fake:rounds=3]", "{}");
     f = follower_start(bo1d_b.port, id);
     /* events appended from here on are live for the client (earlier ones are replayed) */
     ck_assert_int_ge(follower_wait(f, "session.status", 5000), 0);
     live_from = wall_ms() + 20;
+    fake_faults("{\"faults\":[{\"task\":\"contribute\",\"latency_ms\":120}],\"replace\":true}");
     wait_status(bo1d_a.port, id, "completed", 60000);
     follower_join(f);
     ck_assert_double_eq(metric(bo1d_b.port, "bo1_sessions_running"), 0);
