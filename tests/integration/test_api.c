@@ -541,8 +541,15 @@ START_TEST(test_events_page_and_sse_replay_from_the_middle)
     const char *mid;
     char hdr[128];
     const char *hs[] = {KEY_A, "Accept: text/event-stream", hdr, NULL};
+    redisReply *rep;
 
-    /* created -> queued -> paused -> queued -> cancelled: five events */
+    /* created -> queued -> paused -> queued -> cancelled: five events. The lease is held
+     * by a runner that does nothing, so bo1d's own runner cannot claim the started session
+     * and add its events between the start and the pause (it would whenever this test is
+     * a few ms slower than bo1d's runner). */
+    rep = h_redis(redis.port, "SET bo1:{%s}:lease test-runner PX 60000", id);
+    ck_assert_ptr_nonnull(rep);
+    freeReplyObject(rep);
     snprintf(path, sizeof(path), "/api/v1/sessions/%s/start", id);
     ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
     h_resp_free(&r);

@@ -498,7 +498,9 @@ START_TEST(test_llm_calls_racing_the_probe_wait_for_it)
 
     default_options(&o);
     o.breaker_threshold = 2;
-    o.breaker_cooldown_ms = 300;
+    /* Long enough that no stall of this process between two calls outlasts it (a call
+     * meant to see the breaker open would otherwise be taken as the next probe). */
+    o.breaker_cooldown_ms = 1000;
     o.max_attempts = 1;
     gw_start(&o);
     set_faults("[{\"error\":\"529\"}]");
@@ -506,7 +508,7 @@ START_TEST(test_llm_calls_racing_the_probe_wait_for_it)
     call_n(1, &rq);
     ck_assert_int_eq(T.last.status, BO1_CIRCUIT_OPEN);
     set_faults("[{\"latency_ms\":200}]"); /* the provider is back, a little slow */
-    h_sleep_ms(350);
+    h_sleep_ms(1050);
     call_n(6, &rq); /* the first is the probe; five arrive while it is out */
     for (int i = T.n_done - 6; i < T.n_done; i++)
         ck_assert_int_eq(T.st[i], BO1_OK);
@@ -514,7 +516,7 @@ START_TEST(test_llm_calls_racing_the_probe_wait_for_it)
     set_faults("[{\"error\":\"529\"}]");
     call_n(2, &rq);
     call_n(1, &rq);
-    h_sleep_ms(350);
+    h_sleep_ms(1050);
     call_n(4, &rq);
     ck_assert_int_eq(T.st[T.n_done - 4], BO1_UPSTREAM_OVERLOADED);
     for (int i = T.n_done - 3; i < T.n_done; i++)
@@ -532,7 +534,7 @@ START_TEST(test_llm_circuit_breaker_opens_and_recovers)
 
     default_options(&o);
     o.breaker_threshold = 3;
-    o.breaker_cooldown_ms = 500;
+    o.breaker_cooldown_ms = 1000; /* see test_llm_calls_racing_the_probe_wait_for_it */
     o.max_attempts = 1;
     gw_start(&o);
     set_faults("[{\"error\":\"529\"}]");
@@ -549,7 +551,7 @@ START_TEST(test_llm_circuit_breaker_opens_and_recovers)
     ck_assert_uint_eq(fake_request_count(), 3);
     ck_assert_ptr_nonnull(strstr(T.error, "overloaded_error"));
     /* Half-open: a failing probe opens it again. */
-    h_sleep_ms(550);
+    h_sleep_ms(1050);
     call_n(1, &rq);
     ck_assert_int_eq(T.last.status, BO1_UPSTREAM_OVERLOADED);
     call_n(1, &rq);
@@ -557,7 +559,7 @@ START_TEST(test_llm_circuit_breaker_opens_and_recovers)
     ck_assert_uint_eq(fake_request_count(), 4);
     /* The provider recovers: the next probe closes the breaker. */
     set_faults("[]");
-    h_sleep_ms(550);
+    h_sleep_ms(1050);
     call_n(1, &rq);
     ck_assert_int_eq(T.last.status, BO1_OK);
     call_n(5, &rq);

@@ -458,12 +458,16 @@ START_TEST(test_cross_instance_events_arrive_at_once)
     long long live_from;
     struct delays d;
 
-    fake_faults("{\"task\":\"contribute\",\"latency_ms\":120}");
+    /* Round 1 waits (2 s) until B runs and its client follows, however long B takes to
+     * start on this machine (the whole session took ~800 ms, and B's start and the client
+     * ~530 ms of it); then contributions answer in 120 ms. */
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":2000}");
     id = session_running_on_a(STEP " [fake:rounds=3]", "{}");
     f = follower_start(bo1d_b.port, id);
     /* events appended from here on are live for the client (earlier ones are replayed) */
     ck_assert_int_ge(follower_wait(f, "session.status", 5000), 0);
     live_from = wall_ms() + 20;
+    fake_faults("{\"faults\":[{\"task\":\"contribute\",\"latency_ms\":120}],\"replace\":true}");
     wait_status(bo1d_a.port, id, "completed", 60000);
     follower_join(f);
     ck_assert_double_eq(metric(bo1d_b.port, "bo1_sessions_running"), 0);
@@ -554,8 +558,10 @@ START_TEST(test_redis_restart_subscriber_reconnects)
 
     h_proc_stop(&redis, SIGKILL, 2000);
     ck_assert_int_eq(h_redis_start_aof(&redis, h_free_port()), 0);
-    /* long enough that the engine is still deliberating when Redis is back */
-    fake_faults("{\"task\":\"contribute\",\"latency_ms\":1000}");
+    /* Slow until Redis is back, so that the engine is still deliberating then however long
+     * the restart takes on this machine (with 1 s the session ended 1.7-2.3 s after it
+     * here, less the slower the machine); fast afterwards. */
+    fake_faults("{\"task\":\"contribute\",\"latency_ms\":3000}");
     id = session_running_on_a(STEP " [fake:rounds=10]", "{\"max_rounds\":10}");
     f = follower_start(bo1d_b.port, id);
     ck_assert_int_ge(follower_wait(f, "contribution", 20000), 0);
@@ -580,6 +586,7 @@ START_TEST(test_redis_restart_subscriber_reconnects)
     }
     ck_assert_double_ge(metric(bo1d_b.port, "bo1_redis_pubsub_connects_total"), 2);
     back_at = wall_ms();
+    fake_faults("{\"faults\":[{\"task\":\"contribute\",\"latency_ms\":200}],\"replace\":true}");
 
     wait_status(bo1d_a.port, id, "completed", 60000);
     follower_join(f);

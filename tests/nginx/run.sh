@@ -149,6 +149,16 @@ env PORT="$BP" BO1_BIND_ADDRESS=127.0.0.1 BO1_ENV=development BO1_LOG_LEVEL=info
     BO1_EXPORTS_DIR="$W" BO1_ENV_FILE=/nonexistent "${FAKE_ENV[@]}" "$BO1D" >"$W/bo1d.log" 2>&1 &
 PIDS+=($!)
 if wait_port "$BP"; then ok "bo1d started on 127.0.0.1:$BP"; else bad "bo1d did not start"; fi
+# Listening is not ready: the sessions API answers 503 until Redis is connected (and
+# the checks below create sessions). With the fake as provider /ready must turn 200.
+if [ ${#FAKE_ENV[@]} -gt 0 ]; then
+    for ((i = 0; i < 200; i++)); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$BP/ready")" = 200 ] && break
+        sleep 0.05
+    done
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$BP/ready")
+    if [ "$code" = 200 ]; then ok "bo1d is ready (Redis connected)"; else bad "bo1d /ready: $code after 10 s"; fi
+fi
 # bo1d sends "X-Accel-Buffering: no" on its streams, which alone turns nginx's buffering
 # off; this nginx ignores that header so that only the rules in nginx/ act. (Measured
 # with nginx 1.22: bo1d's chunked stream is passed on per read even when the SSE
@@ -168,7 +178,11 @@ fi
 n_rid=$(grep -ci '^x-request-id: nginx-test-42' "$hdr")
 if [ "$n_rid" = 1 ]; then ok "X-Request-ID from the client is kept and echoed once"; else bad "X-Request-ID echoed $n_rid times"; fi
 curl -s -o /dev/null -H 'X-Request-ID: nginx-test-43' "http://127.0.0.1:$AP/api/v1/nothing"
-sleep 0.2
+# bo1d writes the request's log line once the answer has gone out: wait for it (5 s).
+for ((i = 0; i < 100; i++)); do
+    grep -q '"request_id":"nginx-test-43"' "$W/bo1d.log" && break
+    sleep 0.05
+done
 if grep -q '"request_id":"nginx-test-43"' "$W/bo1d.log"; then
     ok "bo1d receives the forwarded request id (in its log line)"
 else
