@@ -354,9 +354,9 @@ enum bo1_status bo1_store_new(struct bo1_loop *loop, const struct bo1_store_opti
     s->loop = loop;
     s->opt = *opt;
     if (!s->opt.ping_interval_ms)
-        s->opt.ping_interval_ms = 500;
+        s->opt.ping_interval_ms = 250;
     if (!s->opt.ping_timeout_ms)
-        s->opt.ping_timeout_ms = 1500;
+        s->opt.ping_timeout_ms = 1250;
     if (!s->opt.connect_timeout_ms)
         s->opt.connect_timeout_ms = 1000;
     if (!s->opt.backoff_max_ms)
