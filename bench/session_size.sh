@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Redis memory per finished session and bytes written to Redis per deliberation, with
-# bo1-fake-llm (no latency). Starts its own redis-server, fake and bo1d on free ports and
-# stops them. Usage: bench/session_size.sh <build-dir> [get-requests]
+# bo1-fake-llm (default 20 ms per call). Starts its own redis-server, fake and bo1d on
+# free ports and stops them. Usage: bench/session_size.sh <build-dir> [get-requests] [fake latency ms]
 # Prints, per scenario (1 sub-problem and 3 sub-problems, 3 rounds each): MEMORY USAGE of
 # the session hash, events stream and report hash, the hash's doc and ckpt field lengths,
 # the events' payload bytes, the bytes Redis received while the deliberation ran
 # (INFO stats total_net_input_bytes delta, create to completed, includes the runner's
-# polls and lease renewals) and GET /api/v1/sessions/{id} latency p50/p99 (curl, sequential).
+# polls and lease renewals) and GET /api/v1/sessions/{id} latency p50/p99 (one keep-alive
+# connection, sequential requests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 B=${1:-build}
 N=${2:-300}
+LAT=${3:-20}
 RP=$(bo1_free_port); FP=$(bo1_free_port); AP=$(bo1_free_port)
 TMP=$(mktemp -d)
 PIDS=()
@@ -19,11 +21,11 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
 PIDS+=($!)
-"$B/src/fake/bo1-fake-llm" --port "$FP" --latency-ms 0 >"$TMP/fake.log" 2>&1 &
+"$B/src/fake/bo1-fake-llm" --port "$FP" --latency-ms "$LAT" >"$TMP/fake.log" 2>&1 &
 PIDS+=($!)
 sleep 0.3
 REDIS_URL=redis://127.0.0.1:$RP/0 PORT=$AP ANTHROPIC_BASE_URL=http://127.0.0.1:$FP \
-  ANTHROPIC_API_KEY=simulated BO1_MODEL_SIMULATED=true BO1_MODEL_DEEP=fake-deep \
+  BO1_RATE_READS_PER_MIN=1000000 ANTHROPIC_API_KEY=simulated BO1_MODEL_SIMULATED=true BO1_MODEL_DEEP=fake-deep \
   BO1_MODEL_FAST=fake-fast "$B/bo1d" >"$TMP/bo1d.log" 2>&1 &
 PIDS+=($!)
 R() { redis-cli -p "$RP" "$@"; }
@@ -67,7 +69,7 @@ ap,sid,n,label=sys.argv[1],sys.argv[2],int(sys.argv[3]),sys.argv[4]
 c=http.client.HTTPConnection("127.0.0.1",int(ap))
 ts=[];size=0
 for i in range(n):
-    t=time.perf_counter(); c.request("GET","/api/v1/sessions/"+sid); r=c.getresponse(); body=r.read(); ts.append(time.perf_counter()-t); size=len(body)
+    t=time.perf_counter(); c.request("GET","/api/v1/sessions/"+sid); r=c.getresponse(); body=r.read(); assert r.status==200, r.status; ts.append(time.perf_counter()-t); size=len(body)
 ts.sort()
 print(f"{label}: GET n={n} body={size} p50={ts[n//2]*1000:.2f}ms p99={ts[int(n*0.99)]*1000:.2f}ms")
 PY
