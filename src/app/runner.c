@@ -511,7 +511,9 @@ static void flush_with(struct run *run, int may_take_state)
         return;
     if (run->ckpt_due && (!may_take_state || !state))
         return;
-    if (run->ckpt_due && !(ckpt_text = dump_ckpt(run, state)))
+    if (run->ckpt_due)
+        ckpt_text = dump_ckpt(run, state);
+    if (run->ckpt_due && !ckpt_text)
         return;
     w = json_array();
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
