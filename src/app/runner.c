@@ -36,9 +36,8 @@ struct run {
     char id[32];
     char job_entry[48];
     struct bo1_session *s;
-    json_t *base_doc; /* the create document: id, problem, options, created_at, ... */
-    json_t *events;   /* array of event texts not yet written */
-    int ckpt_due;     /* a checkpoint not yet written: the next write takes the state */
+    json_t *events; /* array of event texts not yet written */
+    int ckpt_due;   /* a checkpoint not yet written: the next write takes the state */
     /* The ledger's entries as text ("e1,e2,..."): the ledger only grows and its entries never
      * change once appended (engine.md), so each write serialises only the new ones. */
     struct bo1_buf ledger_text;
@@ -167,7 +166,6 @@ static void run_unlink(struct run *run)
 static void run_free(struct run *run)
 {
     bo1_session_free(run->s);
-    json_decref(run->base_doc);
     json_decref(run->events);
     json_decref(run->write);
     json_decref(run->ledger_last);
@@ -425,67 +423,33 @@ static int put_ledger(struct run *run, struct bo1_buf *b, const json_t *ledger)
     return 0;
 }
 
-/* The two texts a write stores, from the engine's state (borrowed): the checkpoint (the
- * state, compact) and the session document (the create document, then every state member
- * it lacks, then the API status and phase). The state is the largest thing a deliberation
- * writes, once per write: each of its members is serialised once, into the checkpoint, and
- * the same bytes are copied into the document; nothing is deep-copied.
- * Returns 0 with both texts (caller frees), or -1 (out of memory; nothing to free). */
-static int dump_doc_and_ckpt(struct run *run, const json_t *state, char **doc_out, char **ckpt_out)
+/* The checkpoint a write stores: the engine's state (borrowed), compact. It is the largest
+ * thing a deliberation writes, once per write and once only: the session document served
+ * by GET is built from it and the create document at read time (store.md), so the runner
+ * does not store a second copy. The ledger's entries come from the run's cache.
+ * Returns the text (caller frees), or NULL (out of memory). */
+static char *dump_ckpt(struct run *run, const json_t *state)
 {
-    struct bo1_buf doc, ck;
+    struct bo1_buf ck;
     const char *key;
     json_t *v;
-    json_t *phase = json_object_get(state, "state");
-    json_t *status = json_string(api_status(run));
-    int rc = status ? 0 : -1;
+    char *text = NULL;
+    int rc = 0;
 
-    bo1_buf_init(&doc, 0);
     bo1_buf_init(&ck, 0);
-    if (rc == 0 &&
-        (bo1_buf_append(&doc, "{", 1) != BO1_OK || bo1_buf_append(&ck, "{", 1) != BO1_OK))
+    if (bo1_buf_append(&ck, "{", 1) != BO1_OK)
         rc = -1;
-    json_object_foreach(run->base_doc, key, v)
-    {
-        if (rc == 0 && strcmp(key, "status") != 0 && strcmp(key, "phase") != 0)
-            rc = put_member(&doc, key, v);
-    }
     json_object_foreach((json_t *)state, key, v)
     {
-        size_t from = ck.len;
         if (rc == 0 && strcmp(key, "ledger") == 0 && json_is_array(v))
             rc = put_ledger(run, &ck, v);
         else if (rc == 0)
             rc = put_member(&ck, key, v);
-        if (rc == 0 && !json_object_get(run->base_doc, key) && strcmp(key, "status") != 0 &&
-            strcmp(key, "phase") != 0) {
-            if (from > 1)
-                from++; /* the member without its leading comma */
-            if (doc.len > 1 && bo1_buf_append(&doc, ",", 1) != BO1_OK)
-                rc = -1;
-            if (rc == 0 && bo1_buf_append(&doc, ck.data + from, ck.len - from) != BO1_OK)
-                rc = -1;
-        }
     }
-    if (rc == 0)
-        rc = put_member(&doc, "status", status);
-    /* API.md lists "phase" in the session state: once the engine runs, it is the engine's
-     * state (the create document starts with "intake"). */
-    if (rc == 0 && json_is_string(phase))
-        rc = put_member(&doc, "phase", phase);
-    else if (rc == 0)
-        rc = bo1_buf_puts(&doc, ",\"phase\":\"intake\"") == BO1_OK ? 0 : -1;
-    if (rc == 0 &&
-        (bo1_buf_append(&doc, "}", 1) != BO1_OK || bo1_buf_append(&ck, "}", 1) != BO1_OK))
-        rc = -1;
-    json_decref(status);
-    if (rc == 0) {
-        *doc_out = bo1_buf_take(&doc);
-        *ckpt_out = bo1_buf_take(&ck);
-    }
-    bo1_buf_fini(&doc);
+    if (rc == 0 && bo1_buf_append(&ck, "}", 1) == BO1_OK)
+        text = bo1_buf_take(&ck);
     bo1_buf_fini(&ck);
-    return rc;
+    return text;
 }
 
 /* Send run->write (built before, or kept for a retry). */
@@ -517,7 +481,6 @@ static void flush_with(struct run *run, int may_take_state)
     const json_t *state = run->s ? bo1_session_state(run->s) : NULL;
     char keys[4][64];
     char buf[72];
-    char *doc_text = NULL;
     char *ckpt_text = NULL;
     const char *phase;
     json_t *cost;
@@ -548,7 +511,9 @@ static void flush_with(struct run *run, int may_take_state)
         return;
     if (run->ckpt_due && (!may_take_state || !state))
         return;
-    if (run->ckpt_due && dump_doc_and_ckpt(run, state, &doc_text, &ckpt_text) != 0)
+    if (run->ckpt_due)
+        ckpt_text = dump_ckpt(run, state);
+    if (run->ckpt_due && !ckpt_text)
         return;
     w = json_array();
     snprintf(keys[0], sizeof(keys[0]), "bo1:{%s}:session", run->id);
@@ -561,7 +526,6 @@ static void flush_with(struct run *run, int may_take_state)
     snprintf(buf, sizeof(buf), "%u", r->opt.events_max);
     json_array_append_new(w, json_string(buf));
     json_array_append_new(w, json_string(run->ckpt_due ? api_status(run) : ""));
-    json_array_append_new(w, json_string(doc_text ? doc_text : ""));
     snprintf(buf, sizeof(buf), "%lld", (long long)bo1_clock_wall_ms());
     json_array_append_new(w, json_string(buf));
     snprintf(buf, sizeof(buf), "%u", r->opt.ttl_s);
@@ -580,9 +544,8 @@ static void flush_with(struct run *run, int may_take_state)
         buf[0] = '\0';
     json_array_append_new(w, json_string(buf));
     json_array_extend(w, run->events);
-    free(doc_text);
     free(ckpt_text);
-    if (json_array_size(w) != 15 + json_array_size(run->events)) {
+    if (json_array_size(w) != 14 + json_array_size(run->events)) {
         json_decref(w); /* out of memory: keep what is pending */
         return;
     }
@@ -925,11 +888,6 @@ static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *r
     snprintf(run->id, sizeof(run->id), "%s", c->id);
     snprintf(run->job_entry, sizeof(run->job_entry), "%s", c->entry);
     run->events = json_array();
-    run->base_doc =
-        json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "id", json_object_get(doc, "id"), "problem",
-                  json_object_get(doc, "problem"), "options", json_object_get(doc, "options"),
-                  "created_at", json_object_get(doc, "created_at"), "simulated_model",
-                  json_object_get(doc, "simulated_model"));
     run->last_renew_ms = bo1_clock_mono_ms();
     run->next = r->runs;
     r->runs = run;
@@ -947,8 +905,8 @@ static void start_run(struct bo1_runner *r, struct claim *c, const redisReply *r
                      json_pack("{s:s, s:b}", "session_id", run->id, "took_over", c->took_over),
                      "session resumed from its checkpoint");
     } else {
-        /* The engine's request gets its own copy of the options: run->base_doc holds the
-         * stored ones, which must keep their nulls and "start". */
+        /* The engine's request gets its own copy of the options: the stored ones (the
+         * create document, which GET serves) keep their nulls and "start". */
         json_t *request = json_pack("{s:O, s:o}", "problem", json_object_get(doc, "problem"),
                                     "options", json_deep_copy(json_object_get(doc, "options")));
         json_t *opts = json_object_get(request, "options");

@@ -132,10 +132,10 @@ const char bo1_lua_active_leave[] =
 /* A control action on the session's slot (the owner's gate ran before).
  * KEYS: 1 session, 2 events, 3 lease, 4 inbox, 5 report.
  * ARGV: 1 id, 2 owner, 3 action, 4 now ms, 5 events max, 6 ttl s, 7 timestamp (ISO 8601).
- * Returns {'OK', doc, new status, now, previous status}, {'DELETED', '', status} or an
- * error code. */
+ * Returns {'OK', doc, new status, now, previous status, checkpoint ('' = none)},
+ * {'DELETED', '', status} or an error code. */
 const char bo1_lua_control[] =
-    "local v = redis.call('HMGET', KEYS[1], 'owner', 'status', 'doc')\n"
+    "local v = redis.call('HMGET', KEYS[1], 'owner', 'status', 'doc', 'ckpt')\n"
     "if not v[1] or v[1] ~= ARGV[2] then return {'NOT_FOUND'} end\n"
     "local st = v[2]\n"
     "local a = ARGV[3]\n"
@@ -181,7 +181,7 @@ const char bo1_lua_control[] =
     "  redis.call('EXPIRE', KEYS[4], ARGV[6])\n"
     "end\n"
     "redis.call('PUBLISH', 'bo1:{' .. ARGV[1] .. '}:notify', last)\n"
-    "return {'OK', v[3], new, ARGV[4], st}\n";
+    "return {'OK', v[3], new, ARGV[4], st, v[4] or ''}\n";
 
 /* The inbox expires with the session when the session already has a TTL (unstarted).
  * KEYS: 1 session, 2 events, 3 inbox.
@@ -248,10 +248,11 @@ const char bo1_lua_list_item[] =
  * and the status counts are on other slots: the runner updates them after this write,
  * from the previous status and the owner returned here.
  * KEYS: 1 session, 2 events, 3 lease, 4 inbox.
- * ARGV: 1 instance, 2 events max, 3 status ('' = unchanged), 4 doc ('' = unchanged),
- *       5 now ms, 6 ttl s (applied on a terminal status), 7 id, 8 checkpoint ('' = none),
- *       9 write token ('' = none), 10 phase ('' = unchanged), 11 cost total in USD
- *       ('' = unchanged), 12.. events.
+ * ARGV: 1 instance, 2 events max, 3 status ('' = unchanged), 4 now ms, 5 ttl s (applied
+ *       on a terminal status), 6 id, 7 checkpoint ('' = none), 8 write token ('' = none),
+ *       9 phase ('' = unchanged), 10 cost total in USD ('' = unchanged), 11.. events.
+ * The checkpoint is the session's whole engine state; the `doc` field keeps the create
+ * document, and a read builds the session document from the two (store.md).
  * Returns {'OK', status, previous status if this write changed it else '', owner,
  * event ids...}. */
 const char bo1_lua_append[] =
@@ -260,19 +261,18 @@ const char bo1_lua_append[] =
     "local cur = v[1]\n"
     "if not cur then return {'NOT_FOUND'} end\n"
     "local out = {'OK', cur, '', v[2] or ''}\n"
-    "if ARGV[9] ~= '' then\n"
-    "  if v[3] == ARGV[9] then return out end\n"
-    "  redis.call('HSET', KEYS[1], 'wtok', ARGV[9])\n"
+    "if ARGV[8] ~= '' then\n"
+    "  if v[3] == ARGV[8] then return out end\n"
+    "  redis.call('HSET', KEYS[1], 'wtok', ARGV[8])\n"
     "end\n"
     "if cur ~= 'cancelled' then\n"
-    "  for i = 12, #ARGV do\n"
+    "  for i = 11, #ARGV do\n"
     "    out[#out + 1] = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])\n"
     "  end\n"
     "end\n"
-    "if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'doc', ARGV[4]) end\n"
-    "if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'ckpt', ARGV[8]) end\n"
-    "if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'phase', ARGV[10]) end\n"
-    "if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'cost', ARGV[11]) end\n"
+    "if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'ckpt', ARGV[7]) end\n"
+    "if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'phase', ARGV[9]) end\n"
+    "if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'cost', ARGV[10]) end\n"
     "local new = ARGV[3]\n"
     "local write\n"
     "if new == '' or new == cur or cur == 'cancelled' then write = false\n"
@@ -285,14 +285,14 @@ const char bo1_lua_append[] =
     "  out[2] = new\n"
     "  out[3] = cur\n"
     "  if new == 'completed' or new == 'failed' or new == 'cancelled' then\n"
-    "    redis.call('HSET', KEYS[1], 'finished', ARGV[5])\n"
-    "    redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
-    "    redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
-    "    redis.call('EXPIRE', KEYS[4], ARGV[6])\n"
+    "    redis.call('HSET', KEYS[1], 'finished', ARGV[4])\n"
+    "    redis.call('EXPIRE', KEYS[1], ARGV[5])\n"
+    "    redis.call('EXPIRE', KEYS[2], ARGV[5])\n"
+    "    redis.call('EXPIRE', KEYS[4], ARGV[5])\n"
     "  end\n"
     "end\n"
-    "redis.call('HSET', KEYS[1], 'updated', ARGV[5])\n"
-    "if #out > 4 then redis.call('PUBLISH', 'bo1:{' .. ARGV[7] .. '}:notify', out[#out]) end\n"
+    "redis.call('HSET', KEYS[1], 'updated', ARGV[4])\n"
+    "if #out > 4 then redis.call('PUBLISH', 'bo1:{' .. ARGV[6] .. '}:notify', out[#out]) end\n"
     "return out\n";
 
 /* The runner's view of user actions. KEYS: 1 session, 2 inbox, 3 lease. ARGV: 1 instance.
@@ -411,12 +411,13 @@ const char bo1_lua_stats[] =
     "for k = 3, 5 do out[#out + 1] = redis.call('ZCOUNT', KEYS[k], after, '+inf') end\n"
     "return out\n";
 
-/* KEYS: 1 session, 2 report. ARGV: 1 owner. */
+/* KEYS: 1 session, 2 report. ARGV: 1 owner.
+ * Returns {'OK', status, doc, report json, report markdown, checkpoint} ('' = absent). */
 const char bo1_lua_artifacts[] =
-    "local v = redis.call('HMGET', KEYS[1], 'owner', 'status', 'doc')\n"
+    "local v = redis.call('HMGET', KEYS[1], 'owner', 'status', 'doc', 'ckpt')\n"
     "if not v[1] or v[1] ~= ARGV[1] then return {'NOT_FOUND'} end\n"
     "local r = redis.call('HMGET', KEYS[2], 'json', 'md')\n"
-    "return {'OK', v[2], v[3], r[1] or '', r[2] or ''}\n";
+    "return {'OK', v[2], v[3], r[1] or '', r[2] or '', v[4] or ''}\n";
 // clang-format on
 
 #define S(name)                                                                                    \

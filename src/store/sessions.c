@@ -106,8 +106,53 @@ static int decode_common(const redisReply *r, struct bo1_sessions_result *res)
     return 1;
 }
 
-/* A session document from (doc, status, updated-ms), with status and updated_at merged. */
-static json_t *doc_merge(const char *doc, const char *status, const char *updated)
+/* The create document's members the session document keeps, in this order, ahead of the
+ * engine state's (a state member of the same name is the engine's own copy: its
+ * `created_at` is in seconds, its problem and options are normalised). */
+static const char *const doc_base_keys[] = {"id", "problem", "options", "created_at",
+                                            "simulated_model"};
+
+/* The session document once the engine has checkpointed: the base members of the create
+ * document @doc, then every member of the checkpoint @state not among them, then `status`
+ * (@status, or the create document's) and `phase` (the engine state, else "intake").
+ * Members are shared with @doc and @state, not copied. Returns a new object or NULL. */
+static json_t *doc_from_state(json_t *doc, json_t *state, const char *status)
+{
+    json_t *out = json_object();
+    json_t *phase = json_object_get(state, "state");
+    const char *key;
+    json_t *v;
+    int rc = out ? 0 : -1;
+    size_t n = sizeof(doc_base_keys) / sizeof(doc_base_keys[0]);
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        v = json_object_get(doc, doc_base_keys[i]);
+        rc = json_object_set_new(out, doc_base_keys[i], v ? json_incref(v) : json_null());
+    }
+    json_object_foreach(state, key, v)
+    {
+        if (rc == 0 && !json_object_get(out, key) && strcmp(key, "status") != 0 &&
+            strcmp(key, "phase") != 0)
+            rc = json_object_set(out, key, v);
+    }
+    if (rc == 0)
+        rc = status ? json_object_set_new(out, "status", json_string(status))
+                    : json_object_set(out, "status", json_object_get(doc, "status"));
+    if (rc == 0)
+        rc = json_object_set_new(
+            out, "phase", json_is_string(phase) ? json_incref(phase) : json_string("intake"));
+    if (rc != 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* A session document from the hash's fields: the create document @doc, the engine
+ * checkpoint @ckpt (NULL or "" before the first one), @status and @updated (ms), which are
+ * merged as `status` and `updated_at`. The runner stores the engine state once, as the
+ * checkpoint; the document is built from it here (store.md). */
+static json_t *doc_merge(const char *doc, const char *ckpt, const char *status, const char *updated)
 {
     json_t *j = doc ? json_loads(doc, 0, NULL) : NULL;
     char iso[40];
@@ -116,8 +161,17 @@ static json_t *doc_merge(const char *doc, const char *status, const char *update
         json_decref(j);
         return NULL;
     }
-    if (status)
+    if (ckpt && *ckpt) {
+        json_t *state = json_loads(ckpt, 0, NULL);
+        json_t *merged = json_is_object(state) ? doc_from_state(j, state, status) : NULL;
+        json_decref(state);
+        json_decref(j);
+        if (!merged)
+            return NULL;
+        j = merged;
+    } else if (status) {
         json_object_set_new(j, "status", json_string(status));
+    }
     if (updated) {
         bo1_clock_iso(atoll(updated), iso);
         json_object_set_new(j, "updated_at", json_string(iso));
@@ -137,7 +191,7 @@ static void decode_doc(const redisReply *r, struct bo1_sessions_result *res)
         return;
     }
     res->replayed = strcmp(code, "REPLAY") == 0;
-    res->result = doc_merge(elem_str(r, 1), elem_str(r, 2), elem_str(r, 3));
+    res->result = doc_merge(elem_str(r, 1), elem_str(r, 5), elem_str(r, 2), elem_str(r, 3));
     res->st = res->result ? BO1_OK : BO1_INTERNAL;
 }
 
@@ -661,7 +715,7 @@ static void on_create_check(enum bo1_status st, const redisReply *r, void *arg)
     }
     if (elem_str(r, 0) && elem_str(r, 3) && strcmp(elem_str(r, 3), c->owner) == 0) {
         res.replayed = 1;
-        res.result = doc_merge(elem_str(r, 0), elem_str(r, 1), elem_str(r, 2));
+        res.result = doc_merge(elem_str(r, 0), elem_str(r, 4), elem_str(r, 1), elem_str(r, 2));
         res.st = res.result ? BO1_OK : BO1_INTERNAL;
         create_finish(c, &res);
         return;
@@ -710,7 +764,7 @@ static void on_create_gate(enum bo1_status st, const redisReply *r, void *arg)
         snprintf(c->stale, sizeof(c->stale), "%s", rec);
         snprintf(key, sizeof(key), "bo1:{%.*s}:session", n < 64 ? n : 64, sp ? sp + 1 : "");
         if (!sp || bo1_store_command(c->store, on_create_check, c,
-                                     "HMGET %s doc status updated owner", key) != BO1_OK)
+                                     "HMGET %s doc status updated owner ckpt", key) != BO1_OK)
             create_fail(c, sp ? BO1_STORE_DOWN : BO1_OK, r);
         return;
     }
@@ -826,7 +880,7 @@ static void on_hmget(enum bo1_status st, const redisReply *r, void *arg)
             res.st = BO1_NOT_FOUND;
             res.detail = "no such session";
         } else {
-            res.result = doc_merge(elem_str(r, 0), elem_str(r, 1), elem_str(r, 2));
+            res.result = doc_merge(elem_str(r, 0), elem_str(r, 4), elem_str(r, 1), elem_str(r, 2));
             res.st = res.result ? BO1_OK : BO1_INTERNAL;
         }
     } else if (st == BO1_IO_ERROR) {
@@ -855,7 +909,7 @@ enum bo1_status bo1_sessions_get(struct bo1_store *store, const char *owner, con
     op->arg = arg;
     op->owner = want;
     snprintf(key, sizeof(key), "bo1:{%s}:session", id);
-    st = bo1_store_command(store, on_hmget, op, "HMGET %s doc status updated owner", key);
+    st = bo1_store_command(store, on_hmget, op, "HMGET %s doc status updated owner ckpt", key);
     if (st != BO1_OK) {
         free(want);
         free(op);
@@ -1380,9 +1434,9 @@ static void decode_artifacts(const redisReply *r, struct bo1_sessions_result *re
     if (decode_common(r, res))
         return;
     res->result = json_pack("{s:s?, s:o?, s:o?, s:s?}", "status", elem_str(r, 1), "doc",
-                            doc_merge(elem_str(r, 2), elem_str(r, 1), NULL), "report_json",
-                            json && *json ? json_loads(json, 0, NULL) : NULL, "report_md",
-                            md && *md ? md : NULL);
+                            doc_merge(elem_str(r, 2), elem_str(r, 5), elem_str(r, 1), NULL),
+                            "report_json", json && *json ? json_loads(json, 0, NULL) : NULL,
+                            "report_md", md && *md ? md : NULL);
     res->st = res->result ? BO1_OK : BO1_INTERNAL;
 }
 

@@ -876,17 +876,12 @@ START_TEST(test_runner_pause_write_does_not_undo_a_later_resume)
     snprintf(path, sizeof(path), "/api/v1/sessions/%s/resume", id);
     ck_assert_int_eq(post(&r, path, KEY_A, NULL), 200);
     h_resp_free(&r);
-    /* The runner's write lands (append: no doc, checkpoint or events, status paused). */
+    /* The runner's write lands (append: no checkpoint or events, status paused). */
     {
-        const char *argv[] = {"EVAL",  bo1_lua_append,
-                              "4",     keys[0],
-                              keys[1], keys[2],
-                              keys[3], "test-runner",
-                              "20000", "paused",
-                              "",      now,
-                              "3600",  id,
-                              "",      "",
-                              "",      ""};
+        const char *argv[] = {
+            "EVAL",  bo1_lua_append, "4", keys[0], keys[1], keys[2], keys[3], "test-runner",
+            "20000", "paused",       now, "3600",  id,      "",      "",      "",
+            ""};
         redisContext *c = redisConnect("127.0.0.1", redis.port);
         ck_assert(c && !c->err);
         rep = redisCommandArgv(c, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);

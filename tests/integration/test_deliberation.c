@@ -1947,6 +1947,125 @@ START_TEST(test_a_job_ahead_of_its_session_is_kept_then_dropped_when_stale)
 }
 END_TEST
 
+/* The session document @got (a GET or control response) is the create response @created's
+ * base members, then the stored checkpoint's members, then status, phase, updated_at and
+ * links, in that order; and the hash's `doc` field is still the create document (the state
+ * is stored once). */
+static void assert_doc_from_state(const char *id, const json_t *created, const json_t *got,
+                                  const char *status)
+{
+    static const char *const base[] = {"id", "problem", "options", "created_at", "simulated_model"};
+    redisReply *rd = h_redis(redis.port, "HGET bo1:{%s}:session doc", id);
+    redisReply *rc = h_redis(redis.port, "HGET bo1:{%s}:session ckpt", id);
+    json_t *doc, *state;
+    void *it = json_object_iter((json_t *)got);
+    const char *key;
+    json_t *v;
+
+    ck_assert(rd && rd->type == REDIS_REPLY_STRING && rc && rc->type == REDIS_REPLY_STRING);
+    doc = json_loads(rd->str, 0, NULL);
+    state = json_loads(rc->str, 0, NULL);
+    ck_assert(json_is_object(doc) && json_is_object(state));
+    /* The stored doc is the create document: no engine state in it. */
+    ck_assert_str_eq(str_or(doc, "phase"), "intake");
+    ck_assert_ptr_null(json_object_get(doc, "ledger"));
+    ck_assert_ptr_null(json_object_get(doc, "costs"));
+    ck_assert_ptr_null(json_object_get(doc, "version"));
+    ck_assert_uint_lt(strlen(rd->str), strlen(rc->str) / 4);
+    for (size_t i = 0; i < sizeof(base) / sizeof(base[0]);
+         i++, it = json_object_iter_next((json_t *)got, it)) {
+        ck_assert_ptr_nonnull(it);
+        ck_assert_str_eq(json_object_iter_key(it), base[i]);
+        ck_assert_msg(json_equal(json_object_iter_value(it), json_object_get(created, base[i])),
+                      "member %s differs from the create response", base[i]);
+    }
+    json_object_foreach(state, key, v)
+    {
+        int is_base = 0;
+        for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+            is_base |= strcmp(key, base[i]) == 0;
+        if (is_base || !strcmp(key, "status") || !strcmp(key, "phase"))
+            continue;
+        ck_assert_msg(it != NULL, "member %s missing", key);
+        ck_assert_str_eq(json_object_iter_key(it), key);
+        ck_assert_msg(json_equal(json_object_iter_value(it), v), "member %s differs", key);
+        it = json_object_iter_next((json_t *)got, it);
+    }
+    ck_assert_ptr_nonnull(it);
+    ck_assert_str_eq(json_object_iter_key(it), "status");
+    ck_assert_str_eq(json_string_value(json_object_iter_value(it)), status);
+    it = json_object_iter_next((json_t *)got, it);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_str_eq(json_object_iter_key(it), "phase");
+    ck_assert_str_eq(json_string_value(json_object_iter_value(it)), str_or(state, "state"));
+    it = json_object_iter_next((json_t *)got, it);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_str_eq(json_object_iter_key(it), "updated_at");
+    it = json_object_iter_next((json_t *)got, it);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_str_eq(json_object_iter_key(it), "links");
+    ck_assert_ptr_null(json_object_iter_next((json_t *)got, it));
+    json_decref(doc);
+    json_decref(state);
+    freeReplyObject(rd);
+    freeReplyObject(rc);
+}
+
+/* The runner stores the engine state once (the checkpoint); GET, a control action's answer
+ * and the costs page are built from it and the create document. */
+START_TEST(test_the_state_is_stored_once_and_served_whole)
+{
+    json_t *a_created, *b_created, *got, *costs, *state;
+    const char *a, *b;
+    redisReply *rc;
+
+    start_bo1d(NULL);
+    a_created = api_json(201, "POST",
+                         "{\"problem\":{\"statement\":\"" STEP
+                         " [fake:clarify=1]\"},\"options\":{\"max_rounds\":3}}",
+                         "/api/v1/sessions");
+    b_created =
+        api_json(201, "POST",
+                 "{\"problem\":{\"statement\":\"" STEP " [fake:subproblems=3] [fake:rounds=2]\"}}",
+                 "/api/v1/sessions");
+    a = str_or(a_created, "id");
+    b = str_or(b_created, "id");
+    wait_status(a, "awaiting_input", 30000);
+    got = api_json(200, "GET", NULL, "/api/v1/sessions/%s", a);
+    ck_assert_ptr_nonnull(json_object_get(got, "clarify"));
+    assert_doc_from_state(a, a_created, got, "awaiting_input");
+    json_decref(got);
+    /* The answer to a control action is the document too (the runner may checkpoint again
+     * meanwhile, so it is compared with the create response only). */
+    got = api_json(200, "POST", NULL, "/api/v1/sessions/%s/cancel", a);
+    ck_assert_str_eq(str_or(got, "status"), "cancelled");
+    ck_assert_ptr_nonnull(json_object_get(got, "clarify"));
+    ck_assert_ptr_nonnull(json_object_get(got, "ledger"));
+    ck_assert(json_equal(json_object_get(got, "problem"), json_object_get(a_created, "problem")));
+    ck_assert(json_equal(json_object_get(got, "options"), json_object_get(a_created, "options")));
+    ck_assert_str_eq(str_or(got, "created_at"), str_or(a_created, "created_at"));
+    json_decref(got);
+
+    wait_status(b, "completed", 60000);
+    got = api_json(200, "GET", NULL, "/api/v1/sessions/%s", b);
+    ck_assert_uint_eq(json_array_size(json_object_get(got, "sub_problems")), 3);
+    ck_assert_ptr_nonnull(json_object_get(got, "final"));
+    assert_doc_from_state(b, b_created, got, "completed");
+    json_decref(got);
+    costs = api_json(200, "GET", NULL, "/api/v1/sessions/%s/costs", b);
+    rc = h_redis(redis.port, "HGET bo1:{%s}:session ckpt", b);
+    ck_assert(rc && rc->type == REDIS_REPLY_STRING);
+    state = json_loads(rc->str, 0, NULL);
+    ck_assert(json_equal(json_object_get(costs, "ledger"), json_object_get(state, "ledger")));
+    ck_assert(json_equal(json_object_get(costs, "costs"), json_object_get(state, "costs")));
+    json_decref(state);
+    freeReplyObject(rc);
+    json_decref(costs);
+    json_decref(a_created);
+    json_decref(b_created);
+}
+END_TEST
+
 static Suite *deliberation_suite(void)
 {
     const struct {
@@ -1964,6 +2083,7 @@ static Suite *deliberation_suite(void)
         T(test_clarification_times_out),
         T(test_interjection_reaches_next_round),
         T(test_three_sub_problems_with_a_dependency),
+        T(test_the_state_is_stored_once_and_served_whole),
         T(test_member_whose_calls_always_fail),
         T(test_small_budget_forces_the_vote),
         T(test_hard_max_rounds_knob_caps_rounds),
