@@ -367,6 +367,26 @@ static void *sse_thread(void *arg)
     return NULL;
 }
 
+/* Wait until bo1d counts @n SSE clients following live (bo1_sse_clients: a client is
+ * counted once its replay is sent and it has joined the session's live topic). */
+static void wait_sse_clients(unsigned n, int within_ms)
+{
+    char want[64];
+    long long deadline = h_now_ms() + within_ms;
+    int seen = 0;
+
+    snprintf(want, sizeof(want), "\nbo1_sse_clients %u\n", n);
+    while (!seen && h_now_ms() < deadline) {
+        struct h_resp r;
+        if (h_http(&r, "GET", bo1d.port, "/metrics", NULL, NULL, 0) == 0 && r.body)
+            seen = strstr(r.body, want) != NULL;
+        h_resp_free(&r);
+        if (!seen)
+            h_sleep_ms(20);
+    }
+    ck_assert_msg(seen, "bo1d did not count %u SSE clients within %d ms", n, within_ms);
+}
+
 static void sse_finish(struct sse *s)
 {
     char *ct;
@@ -1810,7 +1830,9 @@ START_TEST(test_redis_restart_mid_session)
     snprintf(follower.id, sizeof(follower.id), "%s", id);
     follower.port = bo1d.port;
     ck_assert_int_eq(pthread_create(&th, NULL, sse_thread, &follower), 0);
-    h_sleep_ms(100);
+    /* The stream must be following before Redis goes: opening it needs Redis (a fixed
+     * 100 ms was not always enough under load, and the open got the correct 503). */
+    wait_sse_clients(1, 10000);
     ck_assert_int_eq(h_proc_stop(&redis, SIGKILL, 2000), 128 + SIGKILL);
     deadline = h_now_ms() + 5000;
     while (!saw_503 && h_now_ms() < deadline) {
