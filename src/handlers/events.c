@@ -18,9 +18,9 @@
 #include "handlers_internal.h"
 
 #define REPLAY_PAGE 500
-/* The hub's tick. While the Pub/Sub subscriber is down, every topic reads its stream at
- * each tick (the old polling, as a fallback); a read that could not be made is retried at
- * the next tick. */
+/* The hub's tick. While the Pub/Sub subscriber is down (or a topic's channel was not
+ * confirmed yet), the topic reads its stream at each tick (the old polling, as a
+ * fallback); a read that could not be made is retried at the next tick. */
 #define TICK_MS 250
 /* While the subscriber is up, a topic that heard nothing reads its stream this often
  * anyway: a lost message (a subscriber that died silently) delays events, never loses them. */
