@@ -4,8 +4,10 @@
  * copies each event to every client of the topic. It reads when told that events were
  * appended: by the notify message every writer publishes (bo1:{<id>}:notify, received on
  * the store's Pub/Sub connection, so writes of any instance arrive at once) or by
- * bo1_hub_notify() for this instance's own writes. A slow safety poll (3 s), and a read of
- * every topic whenever the subscriber reconnects, cover lost messages; while the
+ * bo1_hub_notify() for this instance's own writes. A topic SUBSCRIBEs its session's
+ * channel while it lives (from its first client to its last) and reads its stream each
+ * time Redis confirms the subscription, so an event whose message came before the
+ * confirmation is not missed. A slow safety poll (3 s) covers lost messages; while the
  * subscriber is down, topics poll every 250 ms as before.
  * Owned by the loop thread; clients' byte queues are drained by MHD's content reader. */
 #pragma once

@@ -15,10 +15,10 @@
 struct bo1_store;
 
 /**
- * Every script that appends events publishes on bo1:{<id>}:notify the id of the last event
- * it appended ("deleted" when the session was deleted); this pattern matches them all.
+ * Every script that appends events publishes on bo1:{<id>}:notify (this format, with the
+ * session id) the id of the last event it appended ("deleted" when the session was deleted).
  */
-#define BO1_SESSIONS_NOTIFY_PATTERN "bo1:{*}:notify"
+#define BO1_SESSIONS_NOTIFY_FMT "bo1:{%s}:notify"
 
 /** The job stream (consumer group "bo1"): one key, so every command on it is one slot. */
 #define BO1_SESSIONS_JOBS_KEY "bo1:jobs"

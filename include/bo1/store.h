@@ -5,10 +5,12 @@
  * down at once and reconnects with capped backoff; readiness follows within ~2 s either
  * way. Commands issued while down fail at once with BO1_STORE_DOWN.
  *
- * Optionally a second, dedicated connection holds one Pub/Sub subscription (a pattern)
- * and hands every message to a callback; it reconnects the same way, on its own. Pub/Sub
- * delivers at most once: what is published while the subscriber is away is lost, which
- * the "subscribed" callback announces each time the subscription is (re)established. */
+ * Optionally a second, dedicated connection holds a set of Pub/Sub channels (plain
+ * SUBSCRIBE, changed at any time) and hands every message to a callback; it reconnects
+ * the same way, on its own, and subscribes the whole set again. Pub/Sub delivers at most
+ * once: what is published before a channel's subscription is confirmed (or while the
+ * subscriber is away) is lost, which the "subscribed" callback announces each time a
+ * channel's subscription is (re)established. */
 #pragma once
 
 #include <stddef.h>
@@ -41,27 +43,39 @@ struct bo1_store_options {
  */
 typedef void bo1_store_reply_cb(enum bo1_status st, const redisReply *reply, void *arg);
 
-/** A Pub/Sub message on @channel (matching the pattern), borrowed. Thread: the loop's. */
+/** A Pub/Sub message on @channel (one of the set), borrowed. Thread: the loop's. */
 typedef void bo1_store_message_cb(const char *channel, const char *payload, void *arg);
 
 /**
- * The subscription is established (at start and after every reconnect of the subscriber):
- * messages published while it was down were lost, so read whatever they announced.
- * Thread: the loop's.
+ * Redis confirmed the subscription of @channel (after bo1_store_subscribe(), and again
+ * after every reconnect of the subscriber): messages published before were not received,
+ * so read whatever they announced. Thread: the loop's.
  */
-typedef void bo1_store_subscribed_cb(void *arg);
+typedef void bo1_store_subscribed_cb(const char *channel, void *arg);
+
+/** The channel the subscriber always holds: its watchdog re-SUBSCRIBEs it (nobody publishes). */
+#define BO1_STORE_KEEPALIVE_CHANNEL "bo1:sub:keepalive"
 
 /** Create the store (copies @opt). Nothing connects until bo1_store_start(). */
 enum bo1_status bo1_store_new(struct bo1_loop *loop, const struct bo1_store_options *opt,
                               struct bo1_store **out);
 
 /**
- * Keep a dedicated connection subscribed to @pattern (PSUBSCRIBE, copied) and call
- * @on_message for each message. At most one subscription; call before bo1_store_start().
+ * Keep a dedicated Pub/Sub connection and call @on_message for each message of the
+ * channels subscribed with bo1_store_subscribe(). Call once, before bo1_store_start().
  */
-enum bo1_status bo1_store_psubscribe(struct bo1_store *store, const char *pattern,
-                                     bo1_store_message_cb *on_message,
-                                     bo1_store_subscribed_cb *on_subscribed, void *arg);
+enum bo1_status bo1_store_pubsub(struct bo1_store *store, bo1_store_message_cb *on_message,
+                                 bo1_store_subscribed_cb *on_subscribed, void *arg);
+
+/**
+ * Add @channel (copied) to the set: SUBSCRIBE now if connected, else at the next connect;
+ * @on_subscribed follows the confirmation. Idempotent. Thread: the loop's.
+ * Returns BO1_NO_MEMORY, or BO1_INTERNAL without bo1_store_pubsub().
+ */
+enum bo1_status bo1_store_subscribe(struct bo1_store *store, const char *channel);
+
+/** Remove @channel from the set (UNSUBSCRIBE if subscribed). Thread: the loop's. */
+void bo1_store_unsubscribe(struct bo1_store *store, const char *channel);
 
 /** Begin connecting (and keep reconnecting). Thread: the loop's. */
 void bo1_store_start(struct bo1_store *store);

@@ -18,9 +18,9 @@
 #include "handlers_internal.h"
 
 #define REPLAY_PAGE 500
-/* The hub's tick. While the Pub/Sub subscriber is down, every topic reads its stream at
- * each tick (the old polling, as a fallback); a read that could not be made is retried at
- * the next tick. */
+/* The hub's tick. While the Pub/Sub subscriber is down (or a topic's channel was not
+ * confirmed yet), the topic reads its stream at each tick (the old polling, as a
+ * fallback); a read that could not be made is retried at the next tick. */
 #define TICK_MS 250
 /* While the subscriber is up, a topic that heard nothing reads its stream this often
  * anyway: a lost message (a subscriber that died silently) delays events, never loses them. */
@@ -61,13 +61,15 @@ struct topic {
     char id[32];
     char owner[17];
     char last_id[48];
+    char channel[48];      /* bo1:{<id>}:notify, in the subscriber's set while the topic lives */
     char want_id[48];      /* the newest event announced while a read was in flight */
     uint64_t last_read_ms; /* when the last read was sent */
     int fetching;
-    int again;     /* read again once the read in flight returns (if want_id is not covered) */
-    int again_any; /* ... in any case (an announcement without an event id) */
-    int retry;     /* a wanted read failed or could not be sent: the next tick retries */
-    int closing;   /* unlinked and finished; freed when the read in flight returns */
+    int again;      /* read again once the read in flight returns (if want_id is not covered) */
+    int again_any;  /* ... in any case (an announcement without an event id) */
+    int retry;      /* a wanted read failed or could not be sent: the next tick retries */
+    int closing;    /* unlinked and finished; freed when the read in flight returns */
+    int subscribed; /* Redis confirmed the channel's subscription (at least once) */
 };
 
 struct bo1_hub {
@@ -278,6 +280,8 @@ static void topic_destroy(struct topic *t)
         pp = &(*pp)->next;
     if (*pp)
         *pp = t->next;
+    /* The last client left (or the stream ended): this instance stops hearing the channel. */
+    bo1_store_unsubscribe(t->hub->store, t->channel);
     while (t->clients) {
         struct client *c = t->clients;
         t->clients = c->next;
@@ -381,21 +385,24 @@ static struct topic *topic_find(struct bo1_hub *hub, const char *id)
     return NULL;
 }
 
-/* Every TICK_MS: the fallback polling while the subscriber is down, the safety poll while
- * it is up, and retries of reads that failed. */
+/* Every TICK_MS: the fallback polling while the subscriber is down (or the topic's channel
+ * was never confirmed), the safety poll while it is up, and retries of reads that failed. */
 static void on_tick(uv_timer_t *timer)
 {
     struct bo1_hub *hub = timer->data;
     uint64_t now = uv_now(bo1_loop_uv(hub->loop));
-    uint64_t every = bo1_store_pubsub_is_up(hub->store) ? SAFETY_POLL_MS : TICK_MS;
+    int up = bo1_store_pubsub_is_up(hub->store);
 
-    for (struct topic *t = hub->topics; t; t = t->next)
+    for (struct topic *t = hub->topics; t; t = t->next) {
+        uint64_t every = up && t->subscribed ? SAFETY_POLL_MS : TICK_MS;
         if (!t->fetching && (t->retry || now - t->last_read_ms + 5 >= every))
             topic_fetch(t);
+    }
 }
 
 /* A notify message: bo1:{<id>}:notify with the id of the last event appended (or another
- * word, e.g. "deleted"). */
+ * word, e.g. "deleted"). Only channels of sessions followed here are subscribed; a message
+ * for a topic that just left (its UNSUBSCRIBE in flight) is ignored. */
 static void on_notify(const char *channel, const char *payload, void *arg)
 {
     struct bo1_hub *hub = arg;
@@ -408,14 +415,21 @@ static void on_notify(const char *channel, const char *payload, void *arg)
     topic_want(t, bo1_handlers_stream_id_valid(payload) ? payload : NULL);
 }
 
-/* The subscriber (re)connected: what was published while it was away is lost, so every
- * topic reads now. */
-static void on_subscribed(void *arg)
+/* Redis confirmed a topic's channel (the topic is new, or the subscriber reconnected).
+ * Whatever was published before the confirmation did not reach us, e.g. an event appended
+ * between the first client's replay and now: the topic reads its stream from its last id.
+ * Messages that follow the confirmation are received, so nothing falls in between; the
+ * clients' last ids keep what they get exactly once and in order. */
+static void on_subscribed(const char *channel, void *arg)
 {
     struct bo1_hub *hub = arg;
+    char id[32];
+    struct topic *t;
 
-    for (struct topic *t = hub->topics; t; t = t->next)
-        topic_want(t, NULL);
+    if (bo1_sessions_notify_parse(channel, id) != BO1_OK || !(t = topic_find(hub, id)))
+        return; /* left since */
+    t->subscribed = 1;
+    topic_want(t, NULL);
 }
 
 static struct topic *topic_get(struct bo1_hub *hub, const struct client *c)
@@ -433,11 +447,16 @@ static struct topic *topic_get(struct bo1_hub *hub, const struct client *c)
     snprintf(t->owner, sizeof(t->owner), "%s", c->owner);
     snprintf(t->last_id, sizeof(t->last_id), "%s", c->last_id);
     snprintf(t->want_id, sizeof(t->want_id), "0");
+    snprintf(t->channel, sizeof(t->channel), BO1_SESSIONS_NOTIFY_FMT, t->id);
+    if (bo1_store_subscribe(hub->store, t->channel) != BO1_OK) {
+        free(t);
+        return NULL;
+    }
     t->next = hub->topics;
     hub->topics = t;
-    /* An announcement that arrived between the client's replay and now found no topic:
-     * read once, so nothing waits for the safety poll. */
-    topic_fetch(t);
+    /* Events appended between the client's replay and the subscription's confirmation are
+     * read when it is confirmed (on_subscribed); until then the topic polls every tick. */
+    t->last_read_ms = uv_now(bo1_loop_uv(hub->loop));
     return t;
 }
 
@@ -588,8 +607,7 @@ enum bo1_status bo1_hub_new(struct bo1_loop *loop, struct bo1_store *store, stru
     hub->loop = loop;
     hub->store = store;
     hub->heartbeat_ms = HEARTBEAT_MS;
-    if (bo1_store_psubscribe(store, BO1_SESSIONS_NOTIFY_PATTERN, on_notify, on_subscribed, hub) !=
-        BO1_OK) {
+    if (bo1_store_pubsub(store, on_notify, on_subscribed, hub) != BO1_OK) {
         free(hub);
         return BO1_NO_MEMORY;
     }

@@ -1,8 +1,9 @@
-/* The Redis connections: the command connection and, when a subscription was asked for,
- * a Pub/Sub connection. Each one connects, authenticates, is watched (PING on the command
- * connection, a repeated PSUBSCRIBE on the subscriber) and reconnects with capped backoff,
- * driven by one tick timer. Every field is touched on the loop thread only, except the
- * atomics read by /ready and /metrics. */
+/* The Redis connections: the command connection and, when Pub/Sub was asked for, a
+ * subscriber connection holding a changing set of channels. Each one connects,
+ * authenticates, is watched (PING on the command connection, a repeated SUBSCRIBE of the
+ * keepalive channel on the subscriber) and reconnects with capped backoff, driven by one
+ * tick timer. Every field is touched on the loop thread only, except the atomics read by
+ * /ready and /metrics. */
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -29,6 +30,24 @@ struct link {
     atomic_ullong connects;
 };
 
+/* A channel of the subscriber's set. hiredis 0.14 keeps one callback per channel and drops
+ * it when an UNSUBSCRIBE confirmation arrives, even if a SUBSCRIBE of the same channel was
+ * sent after that UNSUBSCRIBE (the confirmation and every later message would then reach
+ * no callback). So a channel is never subscribed again while its UNSUBSCRIBE is in flight:
+ * the new SUBSCRIBE waits for the confirmation. */
+enum chan_state {
+    CH_NONE,    /* not subscribed on the current connection, nothing in flight */
+    CH_PENDING, /* SUBSCRIBE sent */
+    CH_ON,      /* SUBSCRIBE confirmed */
+    CH_LEAVING  /* UNSUBSCRIBE sent */
+};
+
+struct chan {
+    char *name;
+    int wanted; /* in the set the caller asked for */
+    enum chan_state state;
+};
+
 struct bo1_store {
     struct bo1_loop *loop;
     struct bo1_store_options opt;
@@ -36,8 +55,11 @@ struct bo1_store {
     char *password;
     struct link main;
     struct link sub;
-    /* the subscription, NULL until bo1_store_psubscribe() */
-    char *pattern;
+    /* Pub/Sub, off until bo1_store_pubsub() */
+    int pubsub;
+    struct chan *chans;
+    size_t n_chans, cap_chans;
+    atomic_uint chans_on;
     bo1_store_message_cb *on_message;
     bo1_store_subscribed_cb *on_subscribed;
     void *sub_arg;
@@ -87,6 +109,39 @@ static void schedule_retry(struct link *l)
     l->backoff_ms = l->backoff_ms * 2 > max ? max : l->backoff_ms * 2;
 }
 
+static void chan_remove(struct bo1_store *s, struct chan *c)
+{
+    if (c->state == CH_ON)
+        atomic_fetch_sub(&s->chans_on, 1);
+    free(c->name);
+    *c = s->chans[--s->n_chans];
+}
+
+static void chan_set_state(struct bo1_store *s, struct chan *c, enum chan_state st)
+{
+    if (c->state == CH_ON && st != CH_ON)
+        atomic_fetch_sub(&s->chans_on, 1);
+    else if (c->state != CH_ON && st == CH_ON)
+        atomic_fetch_add(&s->chans_on, 1);
+    c->state = st;
+}
+
+/* The subscriber's connection is gone, and with it every subscription: the channels still
+ * wanted are subscribed again on the next connection, the others are forgotten. */
+static void chans_reset(struct bo1_store *s)
+{
+    size_t i = 0;
+
+    while (i < s->n_chans) {
+        struct chan *c = &s->chans[i];
+        chan_set_state(s, c, CH_NONE);
+        if (!c->wanted)
+            chan_remove(s, c); /* moves the last one here */
+        else
+            i++;
+    }
+}
+
 /* Drop the connection from outside hiredis callbacks: pending replies get NULL. */
 static void drop_connection(struct link *l)
 {
@@ -94,6 +149,8 @@ static void drop_connection(struct link *l)
 
     l->ac = NULL;
     l->ping_sent_ms = 0;
+    if (l->sub)
+        chans_reset(l->store);
     if (l->state != ST_STOPPED)
         set_state(l, ST_DOWN);
     if (ac) {
@@ -113,6 +170,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         return;   /* we freed it ourselves */
     l->ac = NULL; /* hiredis frees the context after this callback */
     l->ping_sent_ms = 0;
+    if (l->sub)
+        chans_reset(l->store);
     if (l->state == ST_STOPPED)
         return;
     atomic_fetch_add(&l->store->errors, 1);
@@ -178,40 +237,90 @@ static const char *reply_str(const redisReply *r, size_t i)
     return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ? r->str : NULL;
 }
 
-/* Everything that arrives on the subscriber: the PSUBSCRIBE confirmation (first at the
- * handshake, then as the answer to each watchdog re-PSUBSCRIBE) and the messages. hiredis
- * calls this with NULL when the connection goes away. */
+static struct chan *chan_find(struct bo1_store *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_chans; i++)
+        if (strcmp(s->chans[i].name, name) == 0)
+            return &s->chans[i];
+    return NULL;
+}
+
+/* Commands may go to the subscriber once its handshake was sent (AUTH first). */
+static int sub_can_send(const struct bo1_store *s)
+{
+    return s->sub.ac && (s->sub.state == ST_HANDSHAKE || s->sub.state == ST_UP);
+}
+
+static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+static void chan_send(struct bo1_store *s, struct chan *c, int subscribe)
+{
+    if (redisAsyncCommand(s->sub.ac, on_sub_reply, NULL,
+                          subscribe ? "SUBSCRIBE %s" : "UNSUBSCRIBE %s", c->name) == REDIS_OK)
+        chan_set_state(s, c, subscribe ? CH_PENDING : CH_LEAVING);
+}
+
+/* A SUBSCRIBE or UNSUBSCRIBE of a channel of the set was confirmed. */
+static void on_chan_reply(struct bo1_store *s, const char *name, int subscribed)
+{
+    struct chan *c = chan_find(s, name);
+
+    if (!c)
+        return;
+    if (subscribed) {
+        if (c->state != CH_PENDING)
+            return; /* an UNSUBSCRIBE already follows */
+        chan_set_state(s, c, CH_ON);
+        /* Messages published before this confirmation did not reach us: say so. */
+        if (s->on_subscribed)
+            s->on_subscribed(c->name, s->sub_arg);
+        return;
+    }
+    if (c->state != CH_LEAVING)
+        return;
+    chan_set_state(s, c, CH_NONE);
+    if (!c->wanted)
+        chan_remove(s, c);
+    else if (sub_can_send(s))
+        chan_send(s, c, 1); /* wanted again while it was leaving */
+}
+
+/* Everything that arrives on the subscriber: the keepalive channel's confirmation (first
+ * at the handshake, then as the answer to each watchdog re-SUBSCRIBE), the confirmations
+ * of the set's SUBSCRIBEs and UNSUBSCRIBEs, and the messages. hiredis calls this with
+ * NULL when the connection goes away. */
 static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct link *l = ac->data;
     struct bo1_store *s;
     redisReply *reply = r;
     const char *kind = reply_str(reply, 0);
+    const char *channel = reply_str(reply, 1);
 
     (void)privdata;
     if (!l || !reply)
         return;
     s = l->store;
-    if (reply->type == REDIS_REPLY_ERROR || !kind) {
+    if (reply->type == REDIS_REPLY_ERROR || !kind || !channel) {
         if (l->state == ST_HANDSHAKE)
-            handshake_failed(l, "PSUBSCRIBE", reply);
+            handshake_failed(l, "SUBSCRIBE", reply);
         return;
     }
     /* Anything from the server shows the connection is alive. */
     if (l->ping_sent_ms)
         l->ping_sent_ms = 0;
-    if (strcmp(kind, "pmessage") == 0) {
-        const char *channel = reply_str(reply, 2);
-        const char *payload = reply_str(reply, 3);
+    if (strcmp(kind, "message") == 0) {
+        const char *payload = reply_str(reply, 2);
         atomic_fetch_add(&s->messages, 1);
-        if (channel && s->on_message && l->state == ST_UP)
+        if (s->on_message && l->state == ST_UP)
             s->on_message(channel, payload ? payload : "", s->sub_arg);
-    } else if (strcmp(kind, "psubscribe") == 0 && l->state == ST_HANDSHAKE) {
-        l->backoff_ms = 100;
-        set_state(l, ST_UP);
-        /* Messages published while the subscriber was away are lost: say so. */
-        if (s->on_subscribed)
-            s->on_subscribed(s->sub_arg);
+    } else if (strcmp(channel, BO1_STORE_KEEPALIVE_CHANNEL) == 0) {
+        if (strcmp(kind, "subscribe") == 0 && l->state == ST_HANDSHAKE) {
+            l->backoff_ms = 100;
+            set_state(l, ST_UP);
+        }
+    } else if (strcmp(kind, "subscribe") == 0 || strcmp(kind, "unsubscribe") == 0) {
+        on_chan_reply(s, channel, kind[0] == 's');
     }
 }
 
@@ -227,6 +336,8 @@ static void on_connect(const redisAsyncContext *cac, int status)
     if (status != REDIS_OK) {
         /* hiredis frees the context after a failed connect. */
         l->ac = NULL;
+        if (l->sub)
+            chans_reset(s);
         atomic_fetch_add(&s->errors, 1);
         if (l->state != ST_STOPPED) {
             set_state(l, ST_DOWN);
@@ -238,8 +349,12 @@ static void on_connect(const redisAsyncContext *cac, int status)
     if (s->password && *s->password)
         redisAsyncCommand(ac, on_handshake_reply, "AUTH", "AUTH %s", s->password);
     if (l->sub) {
-        /* Pub/Sub ignores the database number: no SELECT. */
-        redisAsyncCommand(ac, on_sub_reply, NULL, "PSUBSCRIBE %s", s->pattern);
+        /* Pub/Sub ignores the database number: no SELECT. The keepalive channel first (its
+         * confirmation marks the connection up), then every channel of the set. */
+        redisAsyncCommand(ac, on_sub_reply, NULL, "SUBSCRIBE %s", BO1_STORE_KEEPALIVE_CHANNEL);
+        for (size_t i = 0; i < s->n_chans; i++)
+            if (s->chans[i].wanted && s->chans[i].state == CH_NONE)
+                chan_send(s, &s->chans[i], 1);
         return;
     }
     if (s->opt.db)
@@ -287,11 +402,13 @@ static void on_ping_reply(redisAsyncContext *ac, void *r, void *privdata)
 
 /* The watchdog's probe. A subscribed connection accepts only (P)SUBSCRIBE-family commands
  * in hiredis (a PING's answer would reach no callback), so the subscriber repeats its
- * PSUBSCRIBE: Redis answers with the same confirmation, which on_sub_reply() takes. */
+ * SUBSCRIBE of the keepalive channel (which nobody publishes to): Redis answers with the
+ * same confirmation, which on_sub_reply() takes. The channel also keeps the connection in
+ * subscribed mode when the set is empty. */
 static void send_ping(struct link *l)
 {
     if (l->sub)
-        redisAsyncCommand(l->ac, on_sub_reply, NULL, "PSUBSCRIBE %s", l->store->pattern);
+        redisAsyncCommand(l->ac, on_sub_reply, NULL, "SUBSCRIBE %s", BO1_STORE_KEEPALIVE_CHANNEL);
     else
         redisAsyncCommand(l->ac, on_ping_reply, NULL, "PING");
 }
@@ -331,7 +448,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = now_ms(s);
 
     link_tick(&s->main, now);
-    if (s->pattern)
+    if (s->pubsub)
         link_tick(&s->sub, now);
 }
 
@@ -375,22 +492,60 @@ enum bo1_status bo1_store_new(struct bo1_loop *loop, const struct bo1_store_opti
     return BO1_OK;
 }
 
-enum bo1_status bo1_store_psubscribe(struct bo1_store *s, const char *pattern,
-                                     bo1_store_message_cb *on_message,
-                                     bo1_store_subscribed_cb *on_subscribed, void *arg)
+enum bo1_status bo1_store_pubsub(struct bo1_store *s, bo1_store_message_cb *on_message,
+                                 bo1_store_subscribed_cb *on_subscribed, void *arg)
 {
-    char *p;
-
-    if (s->pattern || s->tick_started)
-        return BO1_INTERNAL; /* one subscription, set up before the store starts */
-    p = strdup(pattern);
-    if (!p)
-        return BO1_NO_MEMORY;
-    s->pattern = p;
+    if (s->pubsub || s->tick_started)
+        return BO1_INTERNAL; /* one handler, set up before the store starts */
+    s->pubsub = 1;
     s->on_message = on_message;
     s->on_subscribed = on_subscribed;
     s->sub_arg = arg;
     return BO1_OK;
+}
+
+enum bo1_status bo1_store_subscribe(struct bo1_store *s, const char *channel)
+{
+    struct chan *c = chan_find(s, channel);
+
+    if (!s->pubsub)
+        return BO1_INTERNAL;
+    if (!c) {
+        if (s->n_chans == s->cap_chans) {
+            size_t cap = s->cap_chans ? s->cap_chans * 2 : 16;
+            struct chan *n = realloc(s->chans, cap * sizeof(*n));
+            if (!n)
+                return BO1_NO_MEMORY;
+            s->chans = n;
+            s->cap_chans = cap;
+        }
+        c = &s->chans[s->n_chans];
+        c->name = strdup(channel);
+        if (!c->name)
+            return BO1_NO_MEMORY;
+        c->state = CH_NONE;
+        c->wanted = 0;
+        s->n_chans++;
+    }
+    c->wanted = 1;
+    /* PENDING or ON: already there; LEAVING: subscribed again once the UNSUBSCRIBE is
+     * confirmed; NONE while not connected: subscribed by the next handshake. */
+    if (c->state == CH_NONE && sub_can_send(s))
+        chan_send(s, c, 1);
+    return BO1_OK;
+}
+
+void bo1_store_unsubscribe(struct bo1_store *s, const char *channel)
+{
+    struct chan *c = chan_find(s, channel);
+
+    if (!c)
+        return;
+    c->wanted = 0;
+    if ((c->state == CH_PENDING || c->state == CH_ON) && sub_can_send(s))
+        chan_send(s, c, 0);
+    if (c->state == CH_NONE)
+        chan_remove(s, c);
 }
 
 void bo1_store_start(struct bo1_store *s)
@@ -429,7 +584,9 @@ void bo1_store_free(struct bo1_store *s)
         return;
     free(s->host);
     free(s->password);
-    free(s->pattern);
+    for (size_t i = 0; i < s->n_chans; i++)
+        free(s->chans[i].name);
+    free(s->chans);
     free(s);
 }
 
@@ -440,7 +597,7 @@ int bo1_store_is_up(const struct bo1_store *s)
 
 int bo1_store_pubsub_is_up(const struct bo1_store *s)
 {
-    return s->pattern && atomic_load(&s->sub.up);
+    return s->pubsub && atomic_load(&s->sub.up);
 }
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
@@ -534,18 +691,21 @@ enum bo1_status bo1_store_metrics(const struct bo1_store *s, struct bo1_buf *out
                        (unsigned long long)atomic_load(&s->main.connects),
                        (unsigned long long)atomic_load(&s->commands));
 
-    if (st != BO1_OK || !s->pattern)
+    if (st != BO1_OK || !s->pubsub)
         return st;
     return bo1_buf_printf(
         out,
-        "# HELP bo1_redis_pubsub_up 1 while the Pub/Sub connection is subscribed and answers.\n"
+        "# HELP bo1_redis_pubsub_up 1 while the Pub/Sub connection is up and answers.\n"
         "# TYPE bo1_redis_pubsub_up gauge\nbo1_redis_pubsub_up %d\n"
         "# HELP bo1_redis_pubsub_connects_total Pub/Sub connection attempts.\n"
         "# TYPE bo1_redis_pubsub_connects_total counter\n"
         "bo1_redis_pubsub_connects_total %llu\n"
         "# HELP bo1_redis_pubsub_messages_total Pub/Sub messages received.\n"
         "# TYPE bo1_redis_pubsub_messages_total counter\n"
-        "bo1_redis_pubsub_messages_total %llu\n",
+        "bo1_redis_pubsub_messages_total %llu\n"
+        "# HELP bo1_redis_pubsub_channels Notify channels subscribed (confirmed) on the Pub/Sub "
+        "connection.\n"
+        "# TYPE bo1_redis_pubsub_channels gauge\nbo1_redis_pubsub_channels %u\n",
         atomic_load(&s->sub.up), (unsigned long long)atomic_load(&s->sub.connects),
-        (unsigned long long)atomic_load(&s->messages));
+        (unsigned long long)atomic_load(&s->messages), atomic_load(&s->chans_on));
 }
