@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # GET /health throughput and latency: bo1d versus nginx answering `return 200` with the
 # same body, in one run on the same machine, wrk with keep-alive and 64 connections.
-# Usage: bench/health.sh [seconds=10] [connections=64] [wrk threads=2]
+# Usage: bench/health.sh [seconds=10] [connections=64] [wrk threads=2] [rounds=1]
+# With rounds > 1 the two servers are measured alternately that many times and the median
+# of the per-round ratios is printed (steadier on a machine with other load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -9,6 +11,7 @@ ROOT=$PWD
 DUR=${1:-10}
 CONNS=${2:-64}
 THREADS=${3:-2}
+ROUNDS=${4:-1}
 bo1_apt_install "${BO1_APT_PACKAGES[@]}" wrk nginx-light
 bo1_build "$ROOT/build-release" --buildtype=release >/dev/null
 
@@ -47,12 +50,22 @@ run() {
   echo "$name $rps $p99"
 }
 echo "machine: $(nproc) cores, $(uname -r); wrk -t$THREADS -c$CONNS -d${DUR}s (keep-alive)"
-B=$(run bo1d "$BPORT"); N=$(run nginx "$NPORT")
 printf '%-6s %12s %10s\n' server req/s p99
-printf '%-6s %12s %10s\n' $B
-printf '%-6s %12s %10s\n' $N
-python3 - "$B" "$N" <<'PY'
-import sys
-b = float(sys.argv[1].split()[1]); n = float(sys.argv[2].split()[1])
-print(f"ratio bo1d/nginx: {b/n:.2f}x")
+RATIOS=()
+for _ in $(seq "$ROUNDS"); do
+  B=$(run bo1d "$BPORT"); N=$(run nginx "$NPORT")
+  printf '%-6s %12s %10s\n' $B
+  printf '%-6s %12s %10s\n' $N
+  RATIOS+=("$(python3 -c 'import sys; print(float(sys.argv[1]) / float(sys.argv[2]))' \
+    "$(echo "$B" | cut -d' ' -f2)" "$(echo "$N" | cut -d' ' -f2)")")
+done
+python3 - "${RATIOS[@]}" <<'PY'
+import statistics, sys
+r = [float(x) for x in sys.argv[1:]]
+if len(r) == 1:
+    print(f"ratio bo1d/nginx: {r[0]:.2f}x")
+else:
+    print("ratios bo1d/nginx: " + " ".join(f"{x:.2f}" for x in r)
+          + f"; median {statistics.median(r):.2f}x")
 PY
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
