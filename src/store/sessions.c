@@ -106,6 +106,22 @@ static int decode_common(const redisReply *r, struct bo1_sessions_result *res)
     return 1;
 }
 
+/* The answer of a multi-step operation whose step failed with @st (@r its reply): the
+ * script's own refusal when it is one, else an internal error (an error or unexpected
+ * reply) or the store being unavailable. */
+static void step_failed(enum bo1_status st, const redisReply *r, struct bo1_sessions_result *res)
+{
+    *res = (struct bo1_sessions_result){.st = st};
+    if (st == BO1_OK && decode_common(r, res))
+        return;
+    if (st == BO1_IO_ERROR || st == BO1_OK) {
+        res->st = BO1_INTERNAL;
+        res->detail = r && r->str ? r->str : "unexpected reply from Redis";
+    } else {
+        res->detail = "the session store is unavailable";
+    }
+}
+
 /* The create document's members the session document keeps, in this order, ahead of the
  * engine state's (a state member of the same name is the engine's own copy: its
  * `created_at` is in seconds, its problem and options are normalised). */
@@ -604,18 +620,9 @@ static void create_finish(struct create *c, struct bo1_sessions_result *res)
 /* A step failed: @st from the store, or a reply the step did not expect. */
 static void create_fail(struct create *c, enum bo1_status st, const redisReply *r)
 {
-    struct bo1_sessions_result res = {.st = st};
+    struct bo1_sessions_result res;
 
-    if (st == BO1_OK && decode_common(r, &res)) {
-        create_finish(c, &res);
-        return;
-    }
-    if (st == BO1_IO_ERROR || st == BO1_OK) {
-        res.st = BO1_INTERNAL;
-        res.detail = r && r->str ? r->str : "unexpected reply from Redis";
-    } else {
-        res.detail = "the session store is unavailable";
-    }
+    step_failed(st, r, &res);
     create_finish(c, &res);
 }
 
@@ -1186,18 +1193,9 @@ static void control_finish(struct control *c, struct bo1_sessions_result *res)
 
 static void control_fail(struct control *c, enum bo1_status st, const redisReply *r)
 {
-    struct bo1_sessions_result res = {.st = st};
+    struct bo1_sessions_result res;
 
-    if (st == BO1_OK && decode_common(r, &res)) {
-        control_finish(c, &res);
-        return;
-    }
-    if (st == BO1_IO_ERROR || st == BO1_OK) {
-        res.st = BO1_INTERNAL;
-        res.detail = r && r->str ? r->str : "unexpected reply from Redis";
-    } else {
-        res.detail = "the session store is unavailable";
-    }
+    step_failed(st, r, &res);
     control_finish(c, &res);
 }
 
