@@ -455,6 +455,21 @@ void h_resp_free(struct h_resp *r)
     memset(r, 0, sizeof(*r));
 }
 
+double h_metric(int port, const char *name)
+{
+    struct h_resp r;
+    double v = -1;
+    char needle[128];
+    const char *p;
+
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    if (h_http(&r, "GET", port, "/metrics", NULL, NULL, 0) == 0 && r.body &&
+        (p = strstr(r.body, needle)))
+        v = strtod(p + strlen(needle), NULL);
+    h_resp_free(&r);
+    return v;
+}
+
 int h_wait_ready(int port, int within_ms)
 {
     long long deadline = h_now_ms() + within_ms;

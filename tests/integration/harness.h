@@ -79,6 +79,10 @@ void h_resp_free(struct h_resp *r);
 /** Poll GET /ready on @port until 200 or @within_ms. Returns 0 when ready. */
 int h_wait_ready(int port, int within_ms);
 
+/* One unlabelled Prometheus sample from GET /metrics on @port, or -1 when it is absent
+ * (or the scrape failed). */
+double h_metric(int port, const char *name);
+
 /** Milliseconds on a monotonic clock. */
 long long h_now_ms(void);
 

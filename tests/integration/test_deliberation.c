@@ -371,20 +371,12 @@ static void *sse_thread(void *arg)
  * counted once its replay is sent and it has joined the session's live topic). */
 static void wait_sse_clients(unsigned n, int within_ms)
 {
-    char want[64];
     long long deadline = h_now_ms() + within_ms;
-    int seen = 0;
 
-    snprintf(want, sizeof(want), "\nbo1_sse_clients %u\n", n);
-    while (!seen && h_now_ms() < deadline) {
-        struct h_resp r;
-        if (h_http(&r, "GET", bo1d.port, "/metrics", NULL, NULL, 0) == 0 && r.body)
-            seen = strstr(r.body, want) != NULL;
-        h_resp_free(&r);
-        if (!seen)
-            h_sleep_ms(20);
-    }
-    ck_assert_msg(seen, "bo1d did not count %u SSE clients within %d ms", n, within_ms);
+    while (h_metric(bo1d.port, "bo1_sse_clients") != n && h_now_ms() < deadline)
+        h_sleep_ms(20);
+    ck_assert_msg(h_metric(bo1d.port, "bo1_sse_clients") == n,
+                  "bo1d did not count %u SSE clients within %d ms", n, within_ms);
 }
 
 static void sse_finish(struct sse *s)
@@ -1553,15 +1545,9 @@ END_TEST
 
 static unsigned running_on(int port)
 {
-    struct h_resp r;
-    unsigned n = 0;
-    const char *p;
+    double n = h_metric(port, "bo1_sessions_running");
 
-    if (h_http(&r, "GET", port, "/metrics", NULL, NULL, 0) == 0 &&
-        (p = strstr(r.body, "\nbo1_sessions_running ")))
-        n = (unsigned)strtoul(p + strlen("\nbo1_sessions_running "), NULL, 10);
-    h_resp_free(&r);
-    return n;
+    return n > 0 ? (unsigned)n : 0;
 }
 
 /* No event appears twice and none is missing: one cost.updated per ledger entry, one

@@ -174,22 +174,6 @@ static json_t *all_events(int port, const char *id)
     }
 }
 
-/* A Prometheus sample of /metrics on @port (-1 when absent). */
-static double metric(int port, const char *name)
-{
-    struct h_resp r;
-    double v = -1;
-    char needle[128];
-    const char *p;
-
-    snprintf(needle, sizeof(needle), "\n%s ", name);
-    if (h_http(&r, "GET", port, "/metrics", NULL, NULL, 0) == 0 && r.body &&
-        (p = strstr(r.body, needle)))
-        v = strtod(p + strlen(needle), NULL);
-    h_resp_free(&r);
-    return v;
-}
-
 static long long wall_ms(void)
 {
     struct timespec ts;
@@ -464,9 +448,9 @@ static char *session_running_on_a(const char *statement, const char *options)
     start_bo1d(&bo1d_a);
     id = create_with(bo1d_a.port, statement, options);
     deadline = h_now_ms() + 10000;
-    while (metric(bo1d_a.port, "bo1_sessions_running") < 1 && h_now_ms() < deadline)
+    while (h_metric(bo1d_a.port, "bo1_sessions_running") < 1 && h_now_ms() < deadline)
         h_sleep_ms(10);
-    ck_assert_double_eq(metric(bo1d_a.port, "bo1_sessions_running"), 1);
+    ck_assert_double_eq(h_metric(bo1d_a.port, "bo1_sessions_running"), 1);
     start_bo1d(&bo1d_b);
     return id;
 }
@@ -495,7 +479,7 @@ START_TEST(test_cross_instance_events_arrive_at_once)
     fake_faults("{\"faults\":[{\"task\":\"contribute\",\"latency_ms\":120}],\"replace\":true}");
     wait_status(bo1d_a.port, id, "completed", 60000);
     follower_join(f);
-    ck_assert_double_eq(metric(bo1d_b.port, "bo1_sessions_running"), 0);
+    ck_assert_double_eq(h_metric(bo1d_b.port, "bo1_sessions_running"), 0);
     log = all_events(bo1d_a.port, id);
     assert_complete(f, log);
     /* both figures first, then the bounds */
@@ -507,8 +491,8 @@ START_TEST(test_cross_instance_events_arrive_at_once)
     ck_assert_uint_ge(d.n, 20);
     ck_assert_msg(d.p50 < P50_MAX_MS, "p50 %lld ms", d.p50);
     ck_assert_msg(d.p99 < P99_MAX_MS, "p99 %lld ms", d.p99);
-    ck_assert_double_eq(metric(bo1d_b.port, "bo1_redis_pubsub_up"), 1);
-    ck_assert_double_gt(metric(bo1d_b.port, "bo1_redis_pubsub_messages_total"), 0);
+    ck_assert_double_eq(h_metric(bo1d_b.port, "bo1_redis_pubsub_up"), 1);
+    ck_assert_double_gt(h_metric(bo1d_b.port, "bo1_redis_pubsub_messages_total"), 0);
     json_decref(log);
     follower_free(f);
     free(id);
@@ -591,14 +575,14 @@ START_TEST(test_redis_restart_subscriber_reconnects)
     id = session_running_on_a(STEP " [fake:rounds=10]", "{\"max_rounds\":10}");
     f = follower_start(bo1d_b.port, id);
     ck_assert_int_ge(follower_wait(f, "contribution", 20000), 0);
-    ck_assert_double_eq(metric(bo1d_b.port, "bo1_redis_pubsub_connects_total"), 1);
+    ck_assert_double_eq(h_metric(bo1d_b.port, "bo1_redis_pubsub_connects_total"), 1);
 
     ck_assert_int_eq(h_proc_stop(&redis, SIGKILL, 2000), 128 + SIGKILL);
     {
         long long deadline = h_now_ms() + 5000;
-        while (metric(bo1d_b.port, "bo1_redis_pubsub_up") != 0 && h_now_ms() < deadline)
+        while (h_metric(bo1d_b.port, "bo1_redis_pubsub_up") != 0 && h_now_ms() < deadline)
             h_sleep_ms(20);
-        ck_assert_double_eq(metric(bo1d_b.port, "bo1_redis_pubsub_up"), 0);
+        ck_assert_double_eq(h_metric(bo1d_b.port, "bo1_redis_pubsub_up"), 0);
     }
     h_sleep_ms(700);
     ck_assert_int_eq(h_redis_start_aof(&redis, redis.port), 0);
@@ -606,11 +590,11 @@ START_TEST(test_redis_restart_subscriber_reconnects)
     ck_assert_int_eq(h_wait_ready(bo1d_b.port, 10000), 0);
     {
         long long deadline = h_now_ms() + 5000;
-        while (metric(bo1d_b.port, "bo1_redis_pubsub_up") != 1 && h_now_ms() < deadline)
+        while (h_metric(bo1d_b.port, "bo1_redis_pubsub_up") != 1 && h_now_ms() < deadline)
             h_sleep_ms(20);
-        ck_assert_double_eq(metric(bo1d_b.port, "bo1_redis_pubsub_up"), 1);
+        ck_assert_double_eq(h_metric(bo1d_b.port, "bo1_redis_pubsub_up"), 1);
     }
-    ck_assert_double_ge(metric(bo1d_b.port, "bo1_redis_pubsub_connects_total"), 2);
+    ck_assert_double_ge(h_metric(bo1d_b.port, "bo1_redis_pubsub_connects_total"), 2);
     back_at = wall_ms();
     fake_faults("{\"faults\":[{\"task\":\"contribute\",\"latency_ms\":200}],\"replace\":true}");
 
@@ -703,14 +687,14 @@ START_TEST(test_idle_followers_cost_few_commands)
     }
     for (int i = 0; i < N; i++)
         ck_assert_int_ge(follower_wait(f[i], "session.status", 5000), 0);
-    ck_assert_double_eq(metric(bo1d_b.port, "bo1_sse_clients"), N);
+    ck_assert_double_eq(h_metric(bo1d_b.port, "bo1_sse_clients"), N);
     h_sleep_ms(500);
-    c0 = metric(bo1d_b.port, "bo1_redis_commands_total");
-    r0 = metric(bo1d_b.port, "bo1_sse_stream_reads_total");
+    c0 = h_metric(bo1d_b.port, "bo1_redis_commands_total");
+    r0 = h_metric(bo1d_b.port, "bo1_sse_stream_reads_total");
     t0 = h_now_ms();
     h_sleep_ms(WINDOW_MS);
-    c1 = metric(bo1d_b.port, "bo1_redis_commands_total");
-    r1 = metric(bo1d_b.port, "bo1_sse_stream_reads_total");
+    c1 = h_metric(bo1d_b.port, "bo1_redis_commands_total");
+    r1 = h_metric(bo1d_b.port, "bo1_sse_stream_reads_total");
     fprintf(stderr, "%d idle followed sessions: %.1f commands/s, %.1f stream reads/s\n", N,
             (c1 - c0) * 1000 / (double)(h_now_ms() - t0),
             (r1 - r0) * 1000 / (double)(h_now_ms() - t0));
@@ -865,19 +849,19 @@ START_TEST(test_instance_subscribes_only_to_followed_sessions)
     ck_assert_int_ge(follower_wait(fb, "session.status", 5000), 0);
     wait_numsub(rc, s2, 1, 2000);
     ck_assert_int_eq(numsub(rc, s1), 1); /* A only */
-    ck_assert_double_eq(metric(bo1d_a.port, "bo1_redis_pubsub_channels"), 1);
-    ck_assert_double_eq(metric(bo1d_b.port, "bo1_redis_pubsub_channels"), 1);
+    ck_assert_double_eq(h_metric(bo1d_a.port, "bo1_redis_pubsub_channels"), 1);
+    ck_assert_double_eq(h_metric(bo1d_b.port, "bo1_redis_pubsub_channels"), 1);
 
-    ma = metric(bo1d_a.port, "bo1_redis_pubsub_messages_total");
-    mb = metric(bo1d_b.port, "bo1_redis_pubsub_messages_total");
+    ma = h_metric(bo1d_a.port, "bo1_redis_pubsub_messages_total");
+    mb = h_metric(bo1d_b.port, "bo1_redis_pubsub_messages_total");
     for (int i = 0; i < 10; i++)
         ck_assert_int_eq(append_event(rc, s2, INTERJECTION, NULL, 0), 1);
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(append_event(rc, s1, INTERJECTION, NULL, 0), 1);
     wait_count(fb, "interjection", 10, 3000);
     wait_count(fa, "interjection", 4, 3000);
-    ck_assert_double_eq(metric(bo1d_a.port, "bo1_redis_pubsub_messages_total") - ma, 4);
-    ck_assert_double_eq(metric(bo1d_b.port, "bo1_redis_pubsub_messages_total") - mb, 10);
+    ck_assert_double_eq(h_metric(bo1d_a.port, "bo1_redis_pubsub_messages_total") - ma, 4);
+    ck_assert_double_eq(h_metric(bo1d_b.port, "bo1_redis_pubsub_messages_total") - mb, 10);
 
     append_event(rc, s1, COMPLETED, NULL, 0);
     append_event(rc, s2, COMPLETED, NULL, 0);
@@ -915,9 +899,9 @@ START_TEST(test_last_client_leaving_unsubscribes)
     atomic_store(&f1->stop, 1);
     follower_join(f1);
     t0 = h_now_ms();
-    while (metric(bo1d_a.port, "bo1_sse_clients") != 1 && h_now_ms() - t0 < 5000)
+    while (h_metric(bo1d_a.port, "bo1_sse_clients") != 1 && h_now_ms() - t0 < 5000)
         h_sleep_ms(20);
-    ck_assert_double_eq(metric(bo1d_a.port, "bo1_sse_clients"), 1);
+    ck_assert_double_eq(h_metric(bo1d_a.port, "bo1_sse_clients"), 1);
     h_sleep_ms(200);
     ck_assert_int_eq(numsub(rc, id), 1); /* f2 still follows */
 
@@ -925,8 +909,8 @@ START_TEST(test_last_client_leaving_unsubscribes)
     follower_join(f2);
     waited = wait_numsub(rc, id, 0, 5000);
     fprintf(stderr, "channel unsubscribed %lld ms after the last client hung up\n", waited);
-    ck_assert_double_eq(metric(bo1d_a.port, "bo1_sse_clients"), 0);
-    ck_assert_double_eq(metric(bo1d_a.port, "bo1_redis_pubsub_channels"), 0);
+    ck_assert_double_eq(h_metric(bo1d_a.port, "bo1_sse_clients"), 0);
+    ck_assert_double_eq(h_metric(bo1d_a.port, "bo1_redis_pubsub_channels"), 0);
 
     f3 = follower_start(bo1d_a.port, id);
     ck_assert_int_ge(follower_wait(f3, "session.status", 5000), 0);
@@ -1075,7 +1059,7 @@ START_TEST(test_clients_join_and_leave_concurrently)
     ck_assert_uint_ge(conns, 200);
     ck_assert_uint_ge(live, 50);
     wait_numsub(rc, c.id, 0, 5000);
-    ck_assert_double_eq(metric(bo1d_a.port, "bo1_sse_clients"), 0);
+    ck_assert_double_eq(h_metric(bo1d_a.port, "bo1_sse_clients"), 0);
     json_decref(log);
     json_decref(c.appended);
     json_decref(c.connections);
@@ -1106,20 +1090,20 @@ START_TEST(test_each_instance_hears_only_its_sessions)
         ck_assert_int_ge(follower_wait(f[i], "session.status", 5000), 0);
     for (int i = 0; i < SESSIONS; i++)
         wait_numsub(rc, ids[i], 1, 2000);
-    ma = metric(bo1d_a.port, "bo1_redis_pubsub_messages_total");
-    mb = metric(bo1d_b.port, "bo1_redis_pubsub_messages_total");
-    ha = metric(bo1d_a.port, "bo1_sse_notify_messages_total");
-    hb = metric(bo1d_b.port, "bo1_sse_notify_messages_total");
+    ma = h_metric(bo1d_a.port, "bo1_redis_pubsub_messages_total");
+    mb = h_metric(bo1d_b.port, "bo1_redis_pubsub_messages_total");
+    ha = h_metric(bo1d_a.port, "bo1_sse_notify_messages_total");
+    hb = h_metric(bo1d_b.port, "bo1_sse_notify_messages_total");
     for (int k = 0; k < EVENTS; k++)
         for (int i = 0; i < SESSIONS; i++)
             append_event(rc, ids[i], INTERJECTION, NULL, 0);
     for (int i = 0; i < SESSIONS; i++)
         wait_count(f[i], "interjection", EVENTS, 5000);
     h_sleep_ms(100);
-    ma = metric(bo1d_a.port, "bo1_redis_pubsub_messages_total") - ma;
-    mb = metric(bo1d_b.port, "bo1_redis_pubsub_messages_total") - mb;
-    ha = metric(bo1d_a.port, "bo1_sse_notify_messages_total") - ha;
-    hb = metric(bo1d_b.port, "bo1_sse_notify_messages_total") - hb;
+    ma = h_metric(bo1d_a.port, "bo1_redis_pubsub_messages_total") - ma;
+    mb = h_metric(bo1d_b.port, "bo1_redis_pubsub_messages_total") - mb;
+    ha = h_metric(bo1d_a.port, "bo1_sse_notify_messages_total") - ha;
+    hb = h_metric(bo1d_b.port, "bo1_sse_notify_messages_total") - hb;
     fprintf(stderr,
             "%d messages published; received: A %.0f, B %.0f; handled by the hub: A %.0f, B %.0f\n",
             SESSIONS * EVENTS, ma, mb, ha, hb);
